@@ -64,11 +64,13 @@ public struct Configuration: Sendable {
         var files = ["\(sysconf)/caisson.conf"]
         files += Files.list("\(sysconf)/caisson.conf.d").filter { $0.hasSuffix(".conf") }.map { "\(sysconf)/caisson.conf.d/\($0)" }
         for file in files {
-            guard let text = try? Files.readIfPresent(file) else {
-                config.warnings.append("\(file): cannot be read")
-                continue
+            do {
+                if let text = try Files.readIfPresent(file) {
+                    config.apply(fileText: text, origin: file, environment: env)
+                }
+            } catch {
+                config.warnings.append("\(file): \(error.reason) (ignored)")
             }
-            config.apply(fileText: text, origin: file, environment: env)
         }
         for (name, value) in env where name.hasPrefix("CAISSON_") && name != "CAISSON_SYSCONF_PATH" {
             config.values[name] = value

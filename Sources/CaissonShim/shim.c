@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -96,6 +97,11 @@ const unsigned long caisson_MS_RDONLY = MS_RDONLY, caisson_MS_NOSUID = MS_NOSUID
     caisson_MS_NOATIME = MS_NOATIME, caisson_MS_NODIRATIME = MS_NODIRATIME, caisson_MS_RELATIME = MS_RELATIME,
     caisson_MS_STRICTATIME = MS_STRICTATIME, caisson_MS_SHARED = MS_SHARED, caisson_MS_UNBINDABLE = MS_UNBINDABLE,
     caisson_MNT_DETACH = MNT_DETACH;
+
+const int caisson_O_PATH = O_PATH;
+const unsigned long caisson_ST_RDONLY = ST_RDONLY, caisson_ST_NOSUID = ST_NOSUID, caisson_ST_NODEV = ST_NODEV,
+    caisson_ST_NOEXEC = ST_NOEXEC, caisson_ST_NOATIME = ST_NOATIME, caisson_ST_NODIRATIME = ST_NODIRATIME,
+    caisson_ST_RELATIME = ST_RELATIME;
 
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]) {
     return execvpe(file, argv, envp);

@@ -67,6 +67,11 @@ extern const unsigned long caisson_MS_RDONLY, caisson_MS_NOSUID, caisson_MS_NODE
     caisson_MS_NOATIME, caisson_MS_NODIRATIME, caisson_MS_RELATIME, caisson_MS_STRICTATIME,
     caisson_MS_SHARED, caisson_MS_UNBINDABLE, caisson_MNT_DETACH;
 
+// GNU-only open flag and statvfs flags.
+extern const int caisson_O_PATH;
+extern const unsigned long caisson_ST_RDONLY, caisson_ST_NOSUID, caisson_ST_NODEV, caisson_ST_NOEXEC,
+    caisson_ST_NOATIME, caisson_ST_NODIRATIME, caisson_ST_RELATIME;
+
 // execvpe(3) is a GNU extension.
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]);
 
