@@ -189,7 +189,7 @@ public struct Container {
         do {
             try Mounter.mountFilesystem(type: "tmpfs", source: "tmpfs", onto: dev,
                                         flags: MountFlag.nosuid | MountFlag.noexec, data: "mode=0755")
-            let devDir = try FileDescriptor.open("/dev", relativeTo: try resolver.open("/", O_PATH | O_DIRECTORY), O_RDONLY | O_DIRECTORY)
+            let devDir = try resolver.open("/dev", O_RDONLY | O_DIRECTORY)
             for node in ["null", "zero", "full", "random", "urandom", "tty"] where Files.exists("/dev/\(node)") {
                 let fd = openat(devDir.rawValue, node, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
                 if fd < 0 { throw SystemError("create", path: "/dev/\(node)") }
@@ -398,6 +398,11 @@ public struct Container {
             next = fd + 1
         }
         _ = caisson_close_range(UInt32(next), UInt32.max)
+        // Launchers often spawn from threads that block signals; the mask survives exec and would
+        // make the command deaf to SIGTERM/SIGINT. Ignored signals stay ignored (nohup still works).
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
         if caisson_set_no_new_privs() != 0 { throw StartError(.seccomp, SystemError("prctl(PR_SET_NO_NEW_PRIVS)")) }
         if spec.remapRoot {
             do { try FakerootFilter.install() } catch {

@@ -68,6 +68,9 @@ public struct RootResolver {
                 followed += 1
                 if followed > RootResolver.maxSymlinks { throw SystemError("resolve", path: path, errno: ELOOP) }
                 let target = try readLink(in: current, name)
+                if RootResolver.isMagicLink(target, in: current) {
+                    throw SystemError("resolve", path: path, errno: ELOOP)  // as RESOLVE_NO_MAGICLINKS does
+                }
                 // Links are read as text and re-walked here, never followed by the kernel, so even a
                 // /proc magic link only names a path inside the root.
                 if target.hasPrefix("/") {
@@ -90,6 +93,13 @@ public struct RootResolver {
         return FileDescriptor(adopting: fd)
     }
 
+    /// procfs links such as /proc/self/fd/N, cwd, root and exe name kernel objects, not paths: their
+    /// text is absolute or `type:[inode]`. Ordinary procfs links (/proc/self, /proc/mounts) are relative.
+    static func isMagicLink(_ target: String, in dir: FileDescriptor) -> Bool {
+        guard caisson_fs_type(dir.rawValue) == CAISSON_PROC_SUPER_MAGIC else { return false }
+        return target.hasPrefix("/") || target.contains(":[")
+    }
+
     private func readLink(in dir: FileDescriptor, _ name: String) throws(SystemError) -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlinkat(dir.rawValue, name, &buffer, buffer.count - 1)
@@ -103,6 +113,11 @@ public struct RootResolver {
     /// with mkdirat/openat(O_EXCL|O_NOFOLLOW) relative to a parent that was itself resolved in
     /// the root, so a symlinked parent cannot redirect it.
     public func openOrCreate(_ path: String, as kind: Kind) throws(SystemError) -> FileDescriptor {
+        try openOrCreate(path, as: kind, linksLeft: RootResolver.maxSymlinks)
+    }
+
+    private func openOrCreate(_ path: String, as kind: Kind, linksLeft: Int) throws(SystemError) -> FileDescriptor {
+        if linksLeft <= 0 { throw SystemError("create", path: path, errno: ELOOP) }
         do {
             return try open(path)
         } catch where error.code == ENOENT {
@@ -111,7 +126,7 @@ public struct RootResolver {
             if name == "." || name == ".." || Path.components(path).isEmpty {
                 throw SystemError("create", path: path, errno: EINVAL)
             }
-            let parent = try openOrCreate(parentPath, as: .directory)
+            let parent = try openOrCreate(parentPath, as: .directory, linksLeft: linksLeft)
             let parentDir = try FileDescriptor.open(parent.procPath, O_RDONLY | O_DIRECTORY)
             switch kind {
             case .directory:
@@ -126,8 +141,13 @@ public struct RootResolver {
             do {
                 return try open(path)
             } catch where error.code == ENOENT {
-                // The name exists but does not resolve: a dangling symlink. Refuse rather than follow it.
-                throw SystemError("create", path: path, errno: ELOOP)
+                // The name is a dangling symlink: create what it points to, read as a path inside the
+                // root (an absolute target starts again at the container's /, never the host's).
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                guard readlinkat(parentDir.rawValue, name, &buffer, buffer.count - 1) > 0 else { throw error }
+                let target = String(nulTerminated: buffer)
+                let inRoot = target.hasPrefix("/") ? target : Path.join(parentPath, target)
+                return try openOrCreate(inRoot, as: kind, linksLeft: linksLeft - 1)
             }
         }
     }

@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -102,6 +103,11 @@ const int caisson_O_PATH = O_PATH;
 const unsigned long caisson_ST_RDONLY = ST_RDONLY, caisson_ST_NOSUID = ST_NOSUID, caisson_ST_NODEV = ST_NODEV,
     caisson_ST_NOEXEC = ST_NOEXEC, caisson_ST_NOATIME = ST_NOATIME, caisson_ST_NODIRATIME = ST_NODIRATIME,
     caisson_ST_RELATIME = ST_RELATIME;
+
+unsigned long caisson_fs_type(int fd) {
+    struct statfs fs;
+    return fstatfs(fd, &fs) == 0 ? (unsigned long)fs.f_type : 0;
+}
 
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]) {
     return execvpe(file, argv, envp);

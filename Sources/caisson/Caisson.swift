@@ -11,6 +11,6 @@ struct Caisson: ParsableCommand {
         mounts.d and environ.d (system), and the same under ~/.config/caisson (user).
         """,
         version: CaissonVersion.current,
-        subcommands: [Start.self, Version.self]
+        subcommands: [Start.self, Check.self, Version.self]
     )
 }

@@ -19,7 +19,7 @@ final class Harness: Sendable {
 
     private init() {
         asRoot = getuid() == 0
-        workspace = "/tmp/caisson-e2e-\(getpid())"
+        workspace = "/var/tmp/caisson-e2e-\(getpid())"
         try? FileManager.default.removeItem(atPath: workspace)
         try! FileManager.default.createDirectory(atPath: workspace + "/bin", withIntermediateDirectories: true)
         chmod(workspace, 0o755)

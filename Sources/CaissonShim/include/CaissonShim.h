@@ -72,6 +72,10 @@ extern const int caisson_O_PATH;
 extern const unsigned long caisson_ST_RDONLY, caisson_ST_NOSUID, caisson_ST_NODEV, caisson_ST_NOEXEC,
     caisson_ST_NOATIME, caisson_ST_NODIRATIME, caisson_ST_RELATIME;
 
+// The filesystem magic of the file behind fd (statfs f_type), or 0 on error.
+unsigned long caisson_fs_type(int fd);
+#define CAISSON_PROC_SUPER_MAGIC 0x9fa0UL
+
 // execvpe(3) is a GNU extension.
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]);
 
