@@ -29,6 +29,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CaissonRuntimeTests", dependencies: ["CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonShim"]),
+        .testTarget(name: "CaissonCLITests", dependencies: ["caisson"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CaissonSystem"]),
     ]
 )

@@ -1,7 +1,18 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Caisson: ParsableCommand {
+    static func main() {
+        let args = CommandLine.arguments.dropFirst()
+        if args.first == "start", let fast = StartArguments.parseFast(args.dropFirst()) {
+            do { try Start.run(fast) } catch { Start.exit(withError: error) }
+        }
+        Caisson.main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "caisson",
         abstract: "Unprivileged containers for HPC clusters.",

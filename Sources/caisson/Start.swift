@@ -65,21 +65,31 @@ struct Start: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
     var command: [String] = []
 
+    var arguments: StartArguments {
+        StartArguments(rw: rw, root: root, mountHome: mountHome, mounts: mount, env: env, workdir: workdir,
+                       entrypoint: entrypoint, keepFD: keepFD, rootfs: rootfs,
+                       command: command.first == "--" ? Array(command.dropFirst()) : command)
+    }
+
     func run() throws {
+        try Start.run(arguments)
+    }
+
+    static func run(_ arguments: StartArguments) throws {
         let configuration = Configuration.load()
         for warning in configuration.warnings { printError("caisson: warning: \(warning)") }
-        var spec = ContainerSpec(rootfs: rootfs)
-        spec.command = command.first == "--" ? Array(command.dropFirst()) : command
-        spec.useEntrypoint = entrypoint
-        spec.writable = rw || configuration.flag("CAISSON_ROOTFS_WRITABLE")
-        spec.remapRoot = root || configuration.flag("CAISSON_REMAP_ROOT")
-        spec.mountHome = mountHome ?? configuration.flag("CAISSON_MOUNT_HOME")
+        var spec = ContainerSpec(rootfs: arguments.rootfs)
+        spec.command = arguments.command
+        spec.useEntrypoint = arguments.entrypoint
+        spec.writable = arguments.rw || configuration.flag("CAISSON_ROOTFS_WRITABLE")
+        spec.remapRoot = arguments.root || configuration.flag("CAISSON_REMAP_ROOT")
+        spec.mountHome = arguments.mountHome ?? configuration.flag("CAISSON_MOUNT_HOME")
         spec.restrictDev = configuration.flag("CAISSON_RESTRICT_DEV")
-        spec.environment = env
-        spec.workdir = workdir
-        spec.keepFileDescriptors = keepFD
+        spec.environment = arguments.env
+        spec.workdir = arguments.workdir
+        spec.keepFileDescriptors = arguments.keepFD
         do {
-            spec.mounts = try mount.map { text throws(MountParseError) in try MountTable.parseFlag(text) }
+            spec.mounts = try arguments.mounts.map { text throws(MountParseError) in try MountTable.parseFlag(text) }
             try Container(spec: spec, configuration: configuration).start()
         } catch let error as StartError {
             printError("caisson: start: \(error)")
