@@ -137,7 +137,8 @@ public struct Container {
             throw StartError.wrap(.mounts, error)
         }
         for file in ["/etc/resolv.conf", "/etc/hosts", "/etc/hostname"] where Files.exists(file) {
-            try bindFile(file, to: file, resolver)
+            // Name resolution is worth a warning, not a failed job.
+            do { try bindFile(file, to: file, resolver) } catch { warn("\(file) not provided: \(error)") }
         }
         let imagePasswd = resolver.readFile("/etc/passwd")
         let imageGroup = resolver.readFile("/etc/group")
@@ -216,6 +217,8 @@ public struct Container {
                 throw StartError(.mounts, "\(target) in the image is not a regular file; cannot bind \(source) on it")
             }
             try Mounter.bind(source, onto: fd, recursive: false)
+        } catch let error as SystemError {
+            throw StartError(.mounts, error, hint: Container.hint(for: error))
         } catch {
             throw StartError.wrap(.mounts, error)
         }
@@ -292,6 +295,7 @@ public struct Container {
         case ENOENT: return "the target does not exist in the image: add x-create=dir or x-create=file"
         case ELOOP: return "the target is a dangling or looping symlink in the image"
         case EPERM, EACCES: return "the kernel refused this mount in a user namespace"
+        case EOVERFLOW: return "the image's files belong to users that do not exist in the container (for example root): use a root filesystem that you own (`cp -a` it as yourself, or unpack it with caisson)"
         default: return nil
         }
     }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds a release binary linked with -static-stdlib (compute nodes have no Swift runtime) and
+# installs it with the configuration tree: PREFIX/bin/caisson, PREFIX/etc/caisson/{caisson.conf,
+# hooks.d,mounts.d,environ.d}. PREFIX=/usr installs the configuration in /etc/caisson.
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+PREFIX=${PREFIX:-${1:-/usr/local}}
+DESTDIR=${DESTDIR:-}
+ensure_swift
+
+log "building release (static Swift runtime)"
+swift build -c release -Xswiftc -static-stdlib --product caisson
+bin=$(swift build -c release -Xswiftc -static-stdlib --show-bin-path)/caisson
+
+sysconf="$PREFIX/etc/caisson"
+[ "$PREFIX" = /usr ] && sysconf=/etc/caisson
+install -D -m 0755 "$bin" "$DESTDIR$PREFIX/bin/caisson"
+install -d -m 0755 "$DESTDIR$sysconf"/{hooks.d,mounts.d,environ.d}
+[ -e "$DESTDIR$sysconf/caisson.conf" ] || install -m 0644 etc/caisson/caisson.conf "$DESTDIR$sysconf/caisson.conf"
+for dir in hooks.d mounts.d environ.d; do
+    for file in etc/caisson/$dir/*; do
+        [ -f "$file" ] && [ ! -e "$DESTDIR$sysconf/$dir/$(basename "$file")" ] && install -m 0644 "$file" "$DESTDIR$sysconf/$dir/"
+    done
+done
+log "installed $DESTDIR$PREFIX/bin/caisson and $DESTDIR$sysconf"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests and end-to-end tests that drive the real binary as an ordinary user.
+# On a fresh Debian 12 machine, as root, it installs what the tests need first.
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ensure_swift
+ensure_packages busybox-static gcc libc6-dev util-linux passwd
+ensure_test_user
+ensure_fuse_access
+
+log "building"
+swift build --build-tests
+log "testing (end-to-end tests run caisson as ${CAISSON_TEST_USER} when started as root)"
+swift test --skip-build
