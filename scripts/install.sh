@@ -22,4 +22,13 @@ for dir in hooks.d mounts.d environ.d; do
         [ -f "$file" ] && [ ! -e "$DESTDIR$sysconf/$dir/$(basename "$file")" ] && install -m 0644 "$file" "$DESTDIR$sysconf/$dir/"
     done
 done
-log "installed $DESTDIR$PREFIX/bin/caisson and $DESTDIR$sysconf"
+# Manual pages come from the same definitions as --help (swift-argument-parser's generate-manual).
+man=$(mktemp -d)
+if swift package --allow-writing-to-directory "$man" generate-manual --multi-page -o "$man" >/dev/null 2>&1; then
+    install -d -m 0755 "$DESTDIR$PREFIX/share/man/man1"
+    install -m 0644 "$man"/*.1 "$DESTDIR$PREFIX/share/man/man1/"
+else
+    log "warning: manual pages not generated (swift package generate-manual failed)"
+fi
+rm -rf "$man"
+log "installed $DESTDIR$PREFIX/bin/caisson, $DESTDIR$sysconf and manual pages (man caisson.start)"
