@@ -82,7 +82,7 @@ public struct Configuration: Sendable {
     /// Applies `KEY value` lines. Later lines override earlier ones.
     public mutating func apply(fileText: String, origin: String, environment: [String: String]) {
         let known = Set(Configuration.keys.map(\.name))
-        for (index, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in fileText.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
@@ -91,7 +91,10 @@ public struct Configuration: Sendable {
                 warnings.append("\(origin):\(index + 1): not a CAISSON_* setting: \(line)")
                 continue
             }
-            if !known.contains(key) { warnings.append("\(origin):\(index + 1): unknown setting \(key) (ignored)") }
+            if !known.contains(key) {
+                warnings.append("\(origin):\(index + 1): unknown setting \(key) (ignored)")
+                continue
+            }
             var value = parts.count > 1 ? String(parts[1]).trimmingWhitespace() : ""
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
@@ -112,7 +115,11 @@ public struct Configuration: Sendable {
             if next == "{" {
                 chars.removeFirst()
                 var body = ""
-                while let d = chars.popFirst(), d != "}" { body.append(d) }
+                var depth = 1
+                while let d = chars.popFirst() {
+                    if d == "{" { depth += 1 } else if d == "}" { depth -= 1; if depth == 0 { break } }
+                    body.append(d)
+                }
                 let parts = body.split(separator: ":", maxSplits: 1)
                 if parts.count == 2, parts[1].hasPrefix("-") {
                     let value = scope[String(parts[0])] ?? ""

@@ -89,7 +89,7 @@ public struct ContainerEnvironment: Sendable {
     }
 
     static func lines(_ text: String) -> [String] {
-        text.split(separator: "\n").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
     }
 
     static func split(_ line: String) -> (String, String)? {

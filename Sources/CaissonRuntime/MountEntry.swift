@@ -61,7 +61,7 @@ public enum MountTable {
     /// the dump and pass fields are accepted and ignored.
     public static func parse(_ text: String, origin: String) throws(MountParseError) -> [MountEntry] {
         var entries: [MountEntry] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map { unescape(String($0)) }

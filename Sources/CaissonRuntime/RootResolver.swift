@@ -47,6 +47,7 @@ public struct RootResolver {
     private static let maxSymlinks = 40
 
     private func walk(_ path: String, _ flags: Int32) throws(SystemError) -> FileDescriptor {
+        if path.isEmpty { throw SystemError("resolve", path: path, errno: ENOENT) }
         var pending = Path.components(path).reversed() as [String]
         var stack: [FileDescriptor] = []   // directories below the root, innermost last
         var followed = 0
@@ -86,6 +87,10 @@ public struct RootResolver {
                 current = next
                 stack.append(next)
             }
+        }
+        // "file/" names a directory: the kernel answers ENOTDIR when it is not one.
+        if path.hasSuffix("/"), try current.stat().st_mode & S_IFMT != S_IFDIR {
+            throw SystemError("resolve", path: path, errno: ENOTDIR)
         }
         if flags == O_PATH { return current }
         let fd = Glibc.open(current.procPath, flags | O_CLOEXEC)

@@ -4,10 +4,8 @@
 #ifndef CAISSON_SHIM_H
 #define CAISSON_SHIM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <sched.h>
+// This header declares only: it must not define _GNU_SOURCE or pull in system headers that
+// change with it, or clang's view of glibc types (fd_set, …) would clash with Swift's Glibc module.
 #include <stdint.h>
 #include <sys/types.h>
 
