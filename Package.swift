@@ -6,6 +6,9 @@ import PackageDescription
 //   CaissonSystem  – small POSIX layer: errno errors, owned file descriptors, files
 //   CaissonConfig  – caisson.conf + environment → paths and defaults
 //   CaissonRuntime – rootfs → namespaces → mounts → identity → environment → hooks → exec
+//   CaissonOCI     – image references, digests, manifests, indexes, configs, platforms
+//   CaissonLayers  – layer tarballs (libarchive) merged with whiteouts into one file tree
+//   CaissonSquashfs– the file tree written as one squashfs image (libsquashfs)
 //   caisson        – the command line, one file per subcommand
 let package = Package(
     name: "Caisson",
@@ -18,6 +21,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "CaissonShim"),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CSquashfs", pkgConfig: "libsquashfs1", providers: [.apt(["libsquashfs-dev"])]),
+        .target(name: "CaissonOCI"),
+        .target(name: "CaissonSquashfs", dependencies: ["CSquashfs", "CaissonSystem"]),
+        .target(name: "CaissonLayers", dependencies: ["CArchive", "CaissonSquashfs", "CaissonSystem"]),
         .target(name: "CaissonSystem", dependencies: ["CaissonShim"]),
         .target(name: "CaissonConfig", dependencies: ["CaissonSystem"]),
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
@@ -30,6 +38,9 @@ let package = Package(
         ),
         .testTarget(name: "CaissonRuntimeTests", dependencies: ["CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonShim"]),
         .testTarget(name: "CaissonCLITests", dependencies: ["caisson"]),
+        .testTarget(name: "CaissonOCITests", dependencies: ["CaissonOCI"]),
+        .testTarget(name: "CaissonSquashfsTests", dependencies: ["CaissonSquashfs", "CaissonSystem"]),
+        .testTarget(name: "CaissonLayersTests", dependencies: ["CaissonLayers", "CaissonSquashfs", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CaissonSystem"]),
     ]
 )

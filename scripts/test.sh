@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_swift
-ensure_packages busybox-static gcc libc6-dev util-linux passwd
+ensure_packages busybox-static gcc libc6-dev util-linux passwd pkg-config libarchive-dev libsquashfs-dev squashfs-tools squashfuse
 ensure_test_user
 ensure_fuse_access
 
