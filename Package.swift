@@ -7,8 +7,10 @@ import PackageDescription
 //   CaissonConfig  – caisson.conf + environment → paths and defaults
 //   CaissonRuntime – rootfs → namespaces → mounts → identity → environment → hooks → exec
 //   CaissonOCI     – image references, digests, manifests, indexes, configs, platforms
+//   CaissonRegistry– the OCI distribution client: auth, manifests, verified blobs, the layer cache
 //   CaissonLayers  – layer tarballs (libarchive) merged with whiteouts into one file tree
 //   CaissonSquashfs– the file tree written as one squashfs image (libsquashfs)
+//   CaissonImport  – the pipeline: source → manifest → cached blobs → merged layers → .sqsh
 //   caisson        – the command line, one file per subcommand
 let package = Package(
     name: "Caisson",
@@ -18,27 +20,45 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         .target(name: "CaissonShim"),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CSquashfs", pkgConfig: "libsquashfs1", providers: [.apt(["libsquashfs-dev"])]),
         .target(name: "CaissonOCI"),
+        .target(name: "CaissonRegistry", dependencies: [
+            "CaissonOCI", "CaissonSystem",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .target(name: "CaissonSquashfs", dependencies: ["CSquashfs", "CaissonSystem"]),
         .target(name: "CaissonLayers", dependencies: ["CArchive", "CaissonSquashfs", "CaissonSystem"]),
         .target(name: "CaissonSystem", dependencies: ["CaissonShim"]),
         .target(name: "CaissonConfig", dependencies: ["CaissonSystem"]),
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
+        .target(name: "CaissonImport", dependencies: [
+            "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig",
+        ]),
         .executableTarget(
             name: "caisson",
             dependencies: [
-                "CaissonRuntime", "CaissonConfig", "CaissonSystem",
+                "CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonImport", "CaissonOCI", "CaissonRegistry",
+                "CaissonSquashfs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CaissonRuntimeTests", dependencies: ["CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonShim"]),
         .testTarget(name: "CaissonCLITests", dependencies: ["caisson"]),
         .testTarget(name: "CaissonOCITests", dependencies: ["CaissonOCI"]),
+        .testTarget(name: "CaissonRegistryTests", dependencies: ["CaissonRegistry", "CaissonOCI"]),
         .testTarget(name: "CaissonSquashfsTests", dependencies: ["CaissonSquashfs", "CaissonSystem"]),
         .testTarget(name: "CaissonLayersTests", dependencies: ["CaissonLayers", "CaissonSquashfs", "CArchive"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CaissonSystem"]),

@@ -27,6 +27,11 @@ public struct Configuration: Sendable {
         Key(name: "CAISSON_REMAP_ROOT", defaultValue: "no", summary: "map the caller to uid 0 with fakeroot syscalls (--root)"),
         Key(name: "CAISSON_ROOTFS_WRITABLE", defaultValue: "no", summary: "write through to the root filesystem (--rw)"),
         Key(name: "CAISSON_RESTRICT_DEV", defaultValue: "no", summary: "a minimal /dev (null, zero, full, random, urandom, tty, pts, shm) instead of the host's"),
+        Key(name: "CAISSON_INSECURE_REGISTRIES", defaultValue: "", summary: "registries (host[:port], comma-separated) spoken to over plain HTTP"),
+        Key(name: "CAISSON_MAX_CONNECTIONS", defaultValue: "4", summary: "layers downloaded at once"),
+        Key(name: "CAISSON_CONNECT_TIMEOUT", defaultValue: "30", summary: "seconds to wait for a registry connection"),
+        Key(name: "CAISSON_STALL_TIMEOUT", defaultValue: "60", summary: "seconds without data before a transfer is retried"),
+        Key(name: "CAISSON_TRANSFER_RETRIES", defaultValue: "4", summary: "retries after 429, 5xx and network errors (with backoff)"),
     ]
 
     public private(set) var values: [String: String]

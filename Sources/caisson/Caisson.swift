@@ -22,6 +22,6 @@ struct Caisson: ParsableCommand {
         mounts.d and environ.d (system), and the same under ~/.config/caisson (user).
         """,
         version: CaissonVersion.current,
-        subcommands: [Start.self, Check.self, Version.self]
+        subcommands: [Import.self, Start.self, DigestCommand.self, CacheCommand.self, Check.self, Version.self]
     )
 }

@@ -1,0 +1,63 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The hidden file an image is written to before it is complete (`.NAME.sqsh.partial-PID`, next
+/// to the output so the final rename is atomic). It is removed on failure, and on SIGINT,
+/// SIGTERM or SIGHUP: an interrupted import never leaves something that looks like an image.
+final class TemporaryOutput: @unchecked Sendable {
+    let path: String
+    let output: String
+
+    init(for output: String) {
+        self.output = output
+        let url = URL(fileURLWithPath: output)
+        path = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
+        SignalCleanup.shared.register(path)
+    }
+
+    func publish() throws {
+        guard rename(path, output) == 0 else {
+            throw ImportError("cannot rename \(path) to \(output): \(String(cString: strerror(errno)))")
+        }
+        SignalCleanup.shared.unregister(path)
+        let dir = open(URL(fileURLWithPath: output).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { fsync(dir); close(dir) }
+    }
+
+    func removeIfPresent() {
+        unlink(path)
+        SignalCleanup.shared.unregister(path)
+    }
+}
+
+final class SignalCleanup: @unchecked Sendable {
+    static let shared = SignalCleanup()
+    private var paths: Set<String> = []
+    private let lock = NSLock()
+    private var sources: [DispatchSourceSignal] = []
+
+    private init() {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                self?.removeAll()
+                signal(sig, SIG_DFL)
+                kill(getpid(), sig)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+    func unregister(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+
+    private func removeAll() {
+        lock.lock(); defer { lock.unlock() }
+        for path in paths { unlink(path) }
+        paths.removeAll()
+    }
+}
