@@ -168,6 +168,8 @@ public final class Importer: @unchecked Sendable {
 
     private func addMetadata(to root: FileNode, writer: SquashfsWriter, image: ResolvedImage, source: String) throws {
         let config = image.configuration
+        // The image's creation time, not now: the same image always gives the same bytes.
+        let created = config.created.flatMap { ISO8601DateFormatter().date(from: $0) }.map { Int64($0.timeIntervalSince1970) } ?? 0
         func add(_ path: [String], _ text: String, permissions: UInt16) throws {
             var node = root
             for component in path.dropLast() {
@@ -191,7 +193,7 @@ public final class Importer: @unchecked Sendable {
                 return n
             }
             node.children[path.last!] = FileNode(kind: .regularFile, permissions: permissions,
-                                                 modificationTime: Int64(Date().timeIntervalSince1970), data: data)
+                                                 modificationTime: created, data: data)
         }
         try add(["etc", "environment"], ImageMetadata.environment(config), permissions: 0o644)
         try add(["etc", "rc"], ImageMetadata.rc(config, source: source), permissions: 0o755)

@@ -44,8 +44,15 @@ final class SignalCleanup: @unchecked Sendable {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
                 self?.removeAll()
+                // Die of the same signal, as an uncaught one would: libdispatch receives signals
+                // through a blocked mask, so unblock it on this thread and raise it here.
                 signal(sig, SIG_DFL)
-                kill(getpid(), sig)
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, sig)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                raise(sig)
+                _exit(128 + sig)
             }
             source.resume()
             sources.append(source)

@@ -95,11 +95,9 @@ public final class RegistryClient: Sendable {
     /// and parses exactly the bytes that were verified.
     public func manifest(repository: String, reference: String) async throws -> FetchedManifest {
         let url = "\(baseURL)/v2/\(repository)/manifests/\(reference)"
-        let response = try await send(url: url, method: .GET, repository: repository,
-                                      headers: [("Accept", MediaType.manifestAccept.joined(separator: ", "))],
-                                      what: "manifest \(repository):\(reference)")
-        let body = try await response.body.collect(upTo: 8 << 20)
-        let data = Data(buffer: body)
+        let (response, data) = try await fetchSmall(url: url, repository: repository,
+                                                    headers: [("Accept", MediaType.manifestAccept.joined(separator: ", "))],
+                                                    what: "manifest \(repository):\(reference)", limit: 8 << 20)
         let computed = try CaissonOCI.Digest(parsing: "sha256:" + SHA256.hash(data: data).hexString)
         if let pinned = try? CaissonOCI.Digest(parsing: reference), pinned != computed {
             throw RegistryError(.verification, "manifest \(repository)@\(reference): the registry sent bytes whose digest is \(computed)")
@@ -137,9 +135,8 @@ public final class RegistryClient: Sendable {
         guard descriptor.size <= limit else {
             throw RegistryError(.protocolViolation, "blob \(descriptor.digest) is \(descriptor.size) bytes, more than the \(limit) expected")
         }
-        let response = try await send(url: "\(baseURL)/v2/\(repository)/blobs/\(descriptor.digest)", method: .GET,
-                                      repository: repository, headers: [], what: "blob \(descriptor.digest)")
-        let data = Data(buffer: try await response.body.collect(upTo: limit + 1))
+        let (_, data) = try await fetchSmall(url: "\(baseURL)/v2/\(repository)/blobs/\(descriptor.digest)",
+                                             repository: repository, headers: [], what: "blob \(descriptor.digest)", limit: limit + 1)
         try Verifier.check(data: data, against: descriptor)
         return data
     }
@@ -196,6 +193,26 @@ public final class RegistryClient: Sendable {
     }
 
     // MARK: - Requests, authentication, redirects, retries
+
+    /// A GET whose whole body is wanted in memory; a stall or drop while reading the body is
+    /// retried like one before the headers.
+    func fetchSmall(url: String, repository: String, headers: [(String, String)], what: String, limit: Int) async throws -> (HTTPClientResponse, Data) {
+        var attempt = 0
+        while true {
+            let response = try await send(url: url, method: .GET, repository: repository, headers: headers, what: what)
+            do {
+                return (response, Data(buffer: try await response.body.collect(upTo: limit)))
+            } catch let error as NIOTooManyBytesError {
+                throw RegistryError(.protocolViolation, "\(what): more than \(limit) bytes (\(error))")
+            } catch {
+                attempt += 1
+                if attempt > settings.retries {
+                    throw RegistryError(.transport, "\(what) from \(registry): \(RegistryClient.describe(error)) (after \(attempt) attempts)")
+                }
+                try await backoff(attempt)
+            }
+        }
+    }
 
     func send(url: String, method: HTTPMethod, repository: String, headers: [(String, String)], what: String) async throws -> HTTPClientResponse {
         var attempt = 0

@@ -16,6 +16,7 @@ Images (name:tag):
                      attestation manifest (unknown/unknown) that must be skipped
   hostile:escape     a layer whose entry climbs out with ../
   hostile:device     a layer with a character device and a setuid-root file
+  tamper:latest      one layer of random bytes that no other image shares (tests corrupt it)
 """
 import gzip
 import hashlib
@@ -265,6 +266,13 @@ def build(out, debootstrap=None):
         device.file("usr/bin/suid-busybox", f.read(), 0o4755)
     layout.tag(layout.image([(device.bytes(), "gzip")], {}), "device")
     listing["hostile:escape"] = listing["hostile:device"] = "hostile"
+
+    # tamper:latest — a layer no other image shares, so a test may corrupt its blob in a registry.
+    layout = Layout(os.path.join(out, "tamper"))
+    unique = Tar()
+    unique.file("unique", os.urandom(4096))
+    layout.tag(layout.image([(unique.bytes(), "gzip")], {}), "latest")
+    listing["tamper:latest"] = "tamper"
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(listing, f, indent=1)
 

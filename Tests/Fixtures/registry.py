@@ -21,7 +21,8 @@ binaries. Nothing is downloaded; everything listens on 127.0.0.1, each on a free
               a manifest: headers, then nothing; HEAD of either: nothing at all
   flaky       reverse proxy to `open`: the first request for every distinct path (query ignored,
               any method) gets 503, later ones are proxied
-  redirect    GET of /v2/NAME/blobs/DIGEST -> 307 to the same path on `redirectTarget` (another
+  redirect    Basic auth (same user/password) required; then GET of /v2/NAME/blobs/DIGEST -> 307
+              to the same path on `redirectTarget` (another
               port: another origin), which appends one JSON line per request to
               DIR/redirect-target-headers.log ({"method", "path", "authorization": bool,
               "headers"}) and serves the content from `open`; every other request is proxied to
@@ -758,10 +759,18 @@ class FlakyHandler(Handler):
 
 
 class RedirectHandler(Handler):
+    """Demands Basic credentials (like a private registry), so a client holds an Authorization
+    header when the 307 to another origin comes: it must not forward it there."""
+
     def route(self):
         if self.ready():
             return
         self.log_headers(self.server.origin_log)
+        expected = "Basic " + base64.b64encode(f"caisson:{os.environ[PASSWORD_ENV]}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.read_body()
+            return self.reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "credentials required"}]},
+                              headers=[("WWW-Authenticate", 'Basic realm="caisson-redirect"')])
         if self.command == "GET" and BLOB_PATH.match(self.url_path):
             self.read_body()
             return self.reply(307, b"", headers=[("Location", f"http://127.0.0.1:{self.server.target}{self.path}")])
