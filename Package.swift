@@ -17,6 +17,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "caisson", targets: ["caisson"]),
+        .executable(name: "caisson-import", targets: ["caisson-import"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,8 +51,15 @@ let package = Package(
         .executableTarget(
             name: "caisson",
             dependencies: [
-                "CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonImport", "CaissonOCI", "CaissonRegistry",
-                "CaissonSquashfs",
+                "CaissonRuntime", "CaissonConfig", "CaissonSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // The image tools, a separate program so that `caisson start` never loads the network stack.
+        .executableTarget(
+            name: "caisson-import",
+            dependencies: [
+                "CaissonImport", "CaissonOCI", "CaissonRegistry", "CaissonSquashfs", "CaissonConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

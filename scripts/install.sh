@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds a release binary linked with -static-stdlib (compute nodes have no Swift runtime) and
-# installs it with the configuration tree: PREFIX/bin/caisson, PREFIX/etc/caisson/{caisson.conf,
-# hooks.d,mounts.d,environ.d}. PREFIX=/usr installs the configuration in /etc/caisson.
+# Builds release binaries linked with -static-stdlib (compute nodes have no Swift runtime) and
+# installs them with the configuration tree: PREFIX/bin/caisson, PREFIX/libexec/caisson/caisson-import
+# (import, digest, cache), PREFIX/etc/caisson/{caisson.conf,hooks.d,mounts.d,environ.d}. PREFIX=/usr installs the configuration in /etc/caisson.
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 PREFIX=${PREFIX:-${1:-/usr/local}}
@@ -10,11 +10,14 @@ ensure_swift
 
 log "building release (static Swift runtime)"
 swift build -c release -Xswiftc -static-stdlib --product caisson
-bin=$(swift build -c release -Xswiftc -static-stdlib --show-bin-path)/caisson
+swift build -c release -Xswiftc -static-stdlib --product caisson-import
+bindir=$(swift build -c release -Xswiftc -static-stdlib --show-bin-path)
 
 sysconf="$PREFIX/etc/caisson"
 [ "$PREFIX" = /usr ] && sysconf=/etc/caisson
-install -D -m 0755 "$bin" "$DESTDIR$PREFIX/bin/caisson"
+install -D -m 0755 "$bindir/caisson" "$DESTDIR$PREFIX/bin/caisson"
+# The image tools: a separate program so that `caisson start` never loads the network stack.
+install -D -m 0755 "$bindir/caisson-import" "$DESTDIR$PREFIX/libexec/caisson/caisson-import"
 install -d -m 0755 "$DESTDIR$sysconf"/{hooks.d,mounts.d,environ.d}
 [ -e "$DESTDIR$sysconf/caisson.conf" ] || install -m 0644 etc/caisson/caisson.conf "$DESTDIR$sysconf/caisson.conf"
 for dir in hooks.d mounts.d environ.d; do

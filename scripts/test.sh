@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_swift
-ensure_packages busybox-static gcc libc6-dev util-linux passwd pkg-config libarchive-dev libsquashfs-dev squashfs-tools squashfuse
+ensure_packages busybox-static gcc libc6-dev util-linux passwd pkg-config libarchive-dev libsquashfs-dev \
+    squashfs-tools squashfs-tools-ng squashfuse docker-registry skopeo umoci apache2-utils openssl zstd debootstrap python3
 ensure_test_user
 ensure_fuse_access
 

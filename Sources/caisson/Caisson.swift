@@ -7,6 +7,12 @@ import Glibc
 struct Caisson: ParsableCommand {
     static func main() {
         let args = CommandLine.arguments.dropFirst()
+        if let command = args.first, ImageTools.commands.contains(command) {
+            ImageTools.exec(args)
+        }
+        if args.first == "help", let command = args.dropFirst().first, ImageTools.commands.contains(command) {
+            ImageTools.exec([command, "--help"])
+        }
         if args.first == "start", let fast = StartArguments.parseFast(args.dropFirst()) {
             do { try Start.run(fast) } catch { Start.exit(withError: error) }
         }
@@ -22,6 +28,6 @@ struct Caisson: ParsableCommand {
         mounts.d and environ.d (system), and the same under ~/.config/caisson (user).
         """,
         version: CaissonVersion.current,
-        subcommands: [Import.self, Start.self, DigestCommand.self, CacheCommand.self, Check.self, Version.self]
+        subcommands: [ImageTools.Import.self, Start.self, ImageTools.Digest.self, ImageTools.Cache.self, Check.self, Version.self]
     )
 }

@@ -42,6 +42,12 @@ final class Harness: Sendable {
         binary = workspace + "/bin/caisson"
         try! FileManager.default.copyItem(atPath: built, toPath: binary)
         chmod(binary, 0o755)
+        // `caisson import|digest|cache` run the companion program installed beside it.
+        let companion = URL(fileURLWithPath: built).deletingLastPathComponent().appendingPathComponent("caisson-import").path
+        if FileManager.default.isExecutableFile(atPath: companion) {
+            try! FileManager.default.copyItem(atPath: companion, toPath: workspace + "/bin/caisson-import")
+            chmod(workspace + "/bin/caisson-import", 0o755)
+        }
 
         busybox = workspace + "/busybox"
         Harness.makeBusyboxRootfs(at: busybox)

@@ -1,0 +1,22 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The network half of Caisson (registry client, TLS, HTTP), kept out of the `caisson` binary
+/// that every container start loads: linking it there made `caisson start` 3× slower (measured,
+/// bench/README.md). `caisson import|digest|cache ...` exec this program with the same arguments.
+@main
+struct CaissonImportTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caisson",
+        abstract: "Caisson's image tools (run through `caisson import`, `caisson digest`, `caisson cache`).",
+        subcommands: [Import.self, DigestCommand.self, CacheCommand.self]
+    )
+}
+
+/// Writes one line to standard error, unbuffered.
+func printError(_ line: String) {
+    let text = line.hasSuffix("\n") ? line : line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import CaissonSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `import`, `digest` and `cache` live in the companion program `caisson-import` (the registry
+/// client and TLS would otherwise be loaded by every `caisson start`). These entries exist for
+/// `caisson --help`; `Caisson.main` hands such command lines to the companion before parsing.
+enum ImageTools {
+    static let commands: Set<String> = ["import", "digest", "cache"]
+
+    /// Next to this binary (a build tree), or in PREFIX/libexec/caisson (an install).
+    static func companion() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard readlink("/proc/self/exe", &buffer, buffer.count - 1) > 0 else { return nil }
+        let bin = Path.parent(String(nulTerminated: buffer))
+        return ["\(bin)/caisson-import", "\(Path.parent(bin))/libexec/caisson/caisson-import"]
+            .first { access($0, X_OK) == 0 }
+    }
+
+    static func exec(_ arguments: ArraySlice<String>) -> Never {
+        guard let program = companion() else {
+            printError("caisson: \(arguments.first ?? "import"): the image tools (caisson-import) are not installed next to caisson or in ../libexec/caisson; reinstall Caisson")
+            exit(127)
+        }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        execv(program, argv)
+        printError("caisson: cannot run \(program): \(String(cString: strerror(errno)))")
+        exit(126)
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pull an image into one squashfs file (see `caisson import --help`).")
+    }
+
+    struct Digest: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the manifest digest an image reference points to (see `caisson digest --help`).")
+    }
+
+    struct Cache: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List or prune the layer cache (see `caisson cache --help`).")
+    }
+}
