@@ -41,7 +41,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .target(name: "CaissonSquashfs", dependencies: ["CSquashfs", "CaissonSystem"]),
-        .target(name: "CaissonLayers", dependencies: ["CArchive", "CaissonSquashfs", "CaissonSystem"]),
+        .target(name: "CaissonLayers", dependencies: [
+            "CArchive", "CaissonSquashfs", "CaissonSystem", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "CaissonSystem", dependencies: ["CaissonShim"]),
         .target(name: "CaissonConfig", dependencies: ["CaissonSystem"]),
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),

@@ -141,7 +141,7 @@ public final class Importer: @unchecked Sendable {
             progress.merging(layer: index)
             let diffID = try await Importer.onThread {
                 let reader = try DigestingReader(path: path, descriptor: descriptor)
-                let hex = try pipeline.value.merger.apply(layer: { try reader.read(into: $0) }, name: "layer \(index + 1) (\(descriptor.digest))")
+                let hex = try pipeline.value.merger.apply(layer: { try reader.read(into: $0) }, name: "\(index + 1) (\(descriptor.digest))")
                 do { try reader.verify() } catch {
                     provider.discard(descriptor)
                     throw error

@@ -384,6 +384,9 @@ final class TokenCache: @unchecked Sendable {
 
 /// Size and sha256 checks over exactly the bytes that will be used.
 public enum Verifier {
+    /// The sha256 of `bytes` as lowercase hex.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String { SHA256.hash(data: Data(bytes)).hexString }
+
     public static func check(data: Data, against descriptor: Descriptor) throws {
         guard Int64(data.count) == descriptor.size else {
             throw RegistryError(.verification, "blob \(descriptor.digest): \(data.count) bytes, expected \(descriptor.size)")
