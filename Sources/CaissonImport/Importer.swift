@@ -49,13 +49,20 @@ public final class Importer: @unchecked Sendable {
 
     public func run() async throws -> ImportResult {
         let provider = try makeProvider()
-        defer { Task { await provider.close() } }
         do {
-            return try await importOnce(provider)
-        } catch let error as RegistryError where error.kind == .verification {
-            // A cached blob went bad on disk: it has been dropped; fetch it again once.
-            progress.warn("\(error); fetching it again")
-            return try await importOnce(provider)
+            let result: ImportResult
+            do {
+                result = try await importOnce(provider)
+            } catch let error as RegistryError where error.kind == .verification {
+                // A cached blob went bad on disk: it has been dropped; fetch it again once.
+                progress.warn("\(error); fetching it again")
+                result = try await importOnce(provider)
+            }
+            await provider.close()
+            return result
+        } catch {
+            await provider.close()
+            throw error
         }
     }
 
@@ -77,8 +84,10 @@ public final class Importer: @unchecked Sendable {
             return RegistryProvider(reference: reference, client: client, store: try BlobStore(root: configuration.cachePath))
         case .ociLayout(let path, let tag):
             return LayoutProvider(directory: path, tag: tag)
-        case .ociArchive, .dockerArchive:
-            throw ImportError("\(request.source): archives are not supported yet; unpack the OCI archive into a directory and import oci://DIR")
+        case .ociArchive(let path, let tag):
+            return try ArchiveProvider(archive: path, format: .oci(tag: tag), temporaryDirectory: configuration.tempPath)
+        case .dockerArchive(let path):
+            return try ArchiveProvider(archive: path, format: .docker, temporaryDirectory: configuration.tempPath)
         }
     }
 

@@ -64,7 +64,9 @@ final class SignalCleanup: @unchecked Sendable {
 
     private func removeAll() {
         lock.lock(); defer { lock.unlock() }
-        for path in paths { unlink(path) }
+        for path in paths where unlink(path) != 0 && errno == EISDIR {
+            try? FileManager.default.removeItem(atPath: path)  // an archive's scratch directory
+        }
         paths.removeAll()
     }
 }

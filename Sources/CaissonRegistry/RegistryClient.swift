@@ -387,6 +387,17 @@ public enum Verifier {
     /// The sha256 of `bytes` as lowercase hex.
     public static func hex(_ bytes: some Sequence<UInt8>) -> String { SHA256.hash(data: Data(bytes)).hexString }
 
+    /// The sha256 (hex) and length of everything left in `file`.
+    public static func hexAndSize(of file: FileHandle) throws -> (String, Int64) {
+        var hasher = SHA256()
+        var total: Int64 = 0
+        while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty {
+            hasher.update(data: chunk)
+            total += Int64(chunk.count)
+        }
+        return (hasher.finalize().hexString, total)
+    }
+
     public static func check(data: Data, against descriptor: Descriptor) throws {
         guard Int64(data.count) == descriptor.size else {
             throw RegistryError(.verification, "blob \(descriptor.digest): \(data.count) bytes, expected \(descriptor.size)")

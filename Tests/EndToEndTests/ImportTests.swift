@@ -143,6 +143,49 @@ final class Registries: Sendable {
         #expect(Self.cat("\(dir2)/layout.sqsh", "opt/recreated") == "version 3\n")
     }
 
+    @Test func ociAndDockerArchives() throws {
+        let archives = h.scratch("archives")
+        let made = Harness.shell("""
+        skopeo copy --quiet oci:\(r.images)/layered:latest oci-archive:\(archives)/layered-oci.tar:latest &&
+        skopeo copy --quiet oci:\(r.images)/layered:gzip docker-archive:\(archives)/layered-docker.tar:layered:gzip &&
+        chmod 644 \(archives)/*.tar
+        """)
+        try #require(made.status == 0, "\(made.stderr)")
+        let temp = h.scratch("tmp")
+        for (uri, name) in [("oci-archive://\(archives)/layered-oci.tar:latest", "oci.sqsh"),
+                            ("docker-archive://\(archives)/layered-docker.tar", "docker.sqsh")] {
+            let (result, dir) = importImage(["-o", name, uri], env: ["CAISSON_TEMP_PATH": temp])
+            #expect(result.status == 0, "\(uri): \(result)")
+            #expect(Self.cat("\(dir)/\(name)", "opt/recreated") == "version 3\n", "\(uri)")
+            #expect(Self.contents(temp).isEmpty, "the archive's scratch directory is gone: \(Self.contents(temp))")
+        }
+    }
+
+    @Test func hostileArchiveMembersAreNeverExtracted() throws {
+        let archives = h.scratch("evil")
+        // Members with traversal names next to a valid-looking layout.
+        let made = Harness.shell("""
+        cd \(archives) && python3 - <<'PY'
+        import io, tarfile
+        with tarfile.open("evil.tar", "w") as t:
+            for name, data in [("../evil-outside", b"x"), ("blobs/sha256/../../../evil-blob", b"y"),
+                               ("/tmp/evil-absolute", b"z"), ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')]:
+                info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+            link = tarfile.TarInfo("index.json"); link.type = tarfile.SYMTYPE; link.linkname = "/etc/passwd"; t.addfile(link)
+        PY
+        chmod 644 evil.tar
+        """)
+        try #require(made.status == 0, "\(made.stderr)")
+        let temp = h.scratch("tmp")
+        let (result, dir) = importImage(["oci-archive://\(archives)/evil.tar"], env: ["CAISSON_TEMP_PATH": temp])
+        #expect(result.status == 1, "\(result)")
+        #expect(Self.contents(dir).isEmpty && Self.contents(temp).isEmpty, "nothing left behind")
+        #expect(Self.contents(archives) == ["evil.tar"])
+        for path in ["\(h.workspace)/evil-outside", "\(temp)/../evil-outside", "\(h.workspace)/evil-blob", "/tmp/evil-absolute", "/var/tmp/evil-blob"] {
+            #expect(!FileManager.default.fileExists(atPath: path), "\(path)")
+        }
+    }
+
     @Test func tlsRegistryTrustsOnlyTheConfiguredCA() {
         let (untrusted, dir) = importImage(["docker://\(r.tls)/busybox:latest"])
         #expect(untrusted.status == 1, "\(untrusted)")
