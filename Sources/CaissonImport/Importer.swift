@@ -69,18 +69,7 @@ public final class Importer: @unchecked Sendable {
     func makeProvider() throws -> ImageProvider {
         switch request.source {
         case .registry(let reference):
-            var settings = RegistryClient.Settings()
-            settings.insecureRegistries = Set((configuration["CAISSON_INSECURE_REGISTRIES"] ?? "")
-                .split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
-            if let seconds = configuration["CAISSON_CONNECT_TIMEOUT"].flatMap(Int64.init) { settings.connectTimeout = .seconds(seconds) }
-            if let seconds = configuration["CAISSON_STALL_TIMEOUT"].flatMap(Int64.init) { settings.stallTimeout = .seconds(seconds) }
-            if let retries = configuration["CAISSON_TRANSFER_RETRIES"].flatMap(Int.init) { settings.retries = retries }
-            let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
-            let credentials = CredentialStore(netrcPath: "\(configuration.configPath)/credentials",
-                                              dockerConfigPath: "\(home)/.docker/config.json")
-            let client = try RegistryClient(registry: reference.registry,
-                                            credential: credentials.credential(for: reference.registry, user: reference.user),
-                                            settings: settings)
+            let client = try Importer.client(for: reference, configuration: configuration)
             return RegistryProvider(reference: reference, client: client, store: try BlobStore(root: configuration.cachePath))
         case .ociLayout(let path, let tag):
             return LayoutProvider(directory: path, tag: tag)
@@ -89,6 +78,23 @@ public final class Importer: @unchecked Sendable {
         case .dockerArchive(let path):
             return try ArchiveProvider(archive: path, format: .docker, temporaryDirectory: configuration.tempPath)
         }
+    }
+
+    /// A client for the reference's registry, set up from Caisson's configuration (insecure
+    /// registries, timeouts, retries) and the user's credentials.
+    public static func client(for reference: ImageReference, configuration: Configuration) throws -> RegistryClient {
+        var settings = RegistryClient.Settings()
+        settings.insecureRegistries = Set((configuration["CAISSON_INSECURE_REGISTRIES"] ?? "")
+            .split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
+        if let seconds = configuration["CAISSON_CONNECT_TIMEOUT"].flatMap(Int64.init) { settings.connectTimeout = .seconds(seconds) }
+        if let seconds = configuration["CAISSON_STALL_TIMEOUT"].flatMap(Int64.init) { settings.stallTimeout = .seconds(seconds) }
+        if let retries = configuration["CAISSON_TRANSFER_RETRIES"].flatMap(Int.init) { settings.retries = retries }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
+        let credentials = CredentialStore(netrcPath: "\(configuration.configPath)/credentials",
+                                          dockerConfigPath: "\(home)/.docker/config.json")
+        return try RegistryClient(registry: reference.registry,
+                                  credential: credentials.credential(for: reference.registry, user: reference.user),
+                                  settings: settings)
     }
 
     func outputPath() -> String {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaissonConfig
+import CaissonImport
 import CaissonOCI
 import CaissonRegistry
 import Foundation
@@ -21,17 +22,15 @@ struct DigestCommand: ParsableCommand {
         }
         do {
             let digest = try runBlocking {
-                var settings = RegistryClient.Settings()
-                settings.insecureRegistries = Set((configuration["CAISSON_INSECURE_REGISTRIES"] ?? "")
-                    .split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init))
-                let home = ProcessInfo.processInfo.environment["HOME"] ?? ""
-                let credentials = CredentialStore(netrcPath: "\(configuration.configPath)/credentials",
-                                                  dockerConfigPath: "\(home)/.docker/config.json")
-                let client = try RegistryClient(registry: reference.registry,
-                                                credential: credentials.credential(for: reference.registry, user: reference.user),
-                                                settings: settings)
-                defer { Task { await client.shutdown() } }
-                return try await client.manifestDigest(repository: reference.repository, reference: reference.reference)
+                let client = try Importer.client(for: reference, configuration: configuration)
+                do {
+                    let digest = try await client.manifestDigest(repository: reference.repository, reference: reference.reference)
+                    await client.shutdown()
+                    return digest
+                } catch {
+                    await client.shutdown()
+                    throw error
+                }
             }
             print(digest)
         } catch {
