@@ -156,12 +156,19 @@ public final class Importer: @unchecked Sendable {
             progress.merging(layer: index)
             let diffID = try await Importer.onThread {
                 let reader = try DigestingReader(path: path, descriptor: descriptor)
-                let hex = try pipeline.value.merger.apply(layer: { try reader.read(into: $0) }, name: "\(index + 1) (\(descriptor.digest))")
-                do { try reader.verify() } catch {
-                    provider.discard(descriptor)
+                do {
+                    let hex = try pipeline.value.merger.apply(layer: { try reader.read(into: $0) }, name: "\(index + 1) (\(descriptor.digest))")
+                    try reader.verify()
+                    return hex
+                } catch {
+                    // Corruption (a blob that no longer matches its digest) fails decompression long
+                    // before the end: check the digest first, so the cause is named and the blob dropped.
+                    do { try reader.drainAndVerify() } catch let corrupt {
+                        provider.discard(descriptor)
+                        throw corrupt
+                    }
                     throw error
                 }
-                return hex
             }
             let expected = image.configuration.rootfs.diffIDs[index]
             guard "sha256:\(diffID)" == expected.description else {

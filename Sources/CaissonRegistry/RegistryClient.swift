@@ -461,6 +461,14 @@ public final class DigestingReader {
         return n
     }
 
+    /// Reads what is left and verifies the whole blob: after a consumer failed half-way, this tells
+    /// a corrupt blob (digest mismatch) from bad content in a good blob.
+    public func drainAndVerify() throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while try buffer.withUnsafeMutableBytes({ try read(into: $0) }) > 0 {}
+        try verify()
+    }
+
     /// Throws unless everything read so far is exactly the blob the descriptor names.
     public func verify() throws {
         let actual = "sha256:" + hasher.finalize().hexString

@@ -303,6 +303,26 @@ final class Registries: Sendable {
         #expect(cached.isEmpty, "no bad cache entry: \(cached)")
     }
 
+    @Test func corruptedCacheEntryIsDetectedAndFetchedAgain() throws {
+        let cache = h.scratch("cache")
+        let (first, _) = importImage(["docker://\(r.open)/busybox:latest"], cache: cache)
+        try #require(first.status == 0, "\(first)")
+        let blobs = Self.contents("\(cache)/blobs/sha256").filter { $0.count == 64 }
+        try #require(!blobs.isEmpty)
+        // Flip a byte in every cached blob, keeping the size (what bit rot or a bad disk does).
+        for blob in blobs {
+            Harness.shell("python3 -c \"p='\(cache)/blobs/sha256/\(blob)'; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0x55; open(p,'wb').write(b)\"")
+        }
+        let (second, dir) = importImage(["docker://\(r.open)/busybox:latest"], cache: cache)
+        #expect(second.status == 0, "\(second)")
+        #expect(second.stderr.contains("corrupt") && second.stderr.contains("fetching it again"), "\(second)")
+        #expect(Self.cat("\(dir)/busybox+latest.sqsh", "etc/os-release").contains("Caisson test busybox"))
+        for blob in blobs {
+            let fixed = Harness.shell("sha256sum < \(cache)/blobs/sha256/\(blob)").stdout
+            #expect(fixed.hasPrefix(blob), "the cache holds good bytes again")
+        }
+    }
+
     @Test func diskFullLeavesNothingBehind() throws {
         try #require(h.asRoot, "needs root to mount a small tmpfs")
         let small = h.scratch("small")
