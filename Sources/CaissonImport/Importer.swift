@@ -129,6 +129,7 @@ public final class Importer: @unchecked Sendable {
             throw ImportError("\(provider.source): the manifest has \(layers.count) layers but the configuration lists \(image.configuration.rootfs.diffIDs.count)")
         }
         progress.resolved(layers: layers.map(\.size), digest: image.manifestDigest.description)
+        progress.status("importing \(provider.source)")
 
         let temporary = TemporaryOutput(for: output)
         defer { temporary.removeIfPresent() }
