@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "CaissonConfig", dependencies: ["CaissonSystem"]),
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
         .target(name: "CaissonImport", dependencies: [
-            "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CArchive",
+            "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CArchive", "CaissonShim",
         ]),
         .executableTarget(
             name: "caisson",

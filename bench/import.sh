@@ -35,7 +35,7 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:latest" "docker://
 skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:latest" "docker://$tls/big:latest"
 chown -R "$CAISSON_TEST_USER" "$work"
 
-u() { printf 'setpriv --reuid=%s --regid=%s --init-groups -- env -i HOME=%s PATH=/usr/bin:/bin CAISSON_INSECURE_REGISTRIES=%s %s' \
+u() { printf 'setpriv --reuid=%s --regid=%s --init-groups -- env -i HOME=%s USER=caissontest PATH=/usr/bin:/bin CAISSON_INSECURE_REGISTRIES=%s %s' \
         "$CAISSON_TEST_USER" "$CAISSON_TEST_USER" "$work" "$open" "$*"; }
 blobs=$(python3 - "$work/layout" <<'PY'
 import json, sys
@@ -59,22 +59,26 @@ mksquashfs $work/un/rootfs $work/sk.sqsh -comp zstd -Xcompression-level 3 -proce
 EOS
 cat > "$work/charliecloud.sh" <<EOS
 set -e; rm -rf $work/ch $work/ch.sqfs
-ch-image --storage $work/ch pull --tls-no-verify $tls/big:latest big >/dev/null
+ch-image --no-cache --storage $work/ch pull --tls-no-verify $tls/big:latest big >/dev/null
 ch-convert -i ch-image -s $work/ch -o squash big $work/ch.sqfs >/dev/null 2>&1
 EOS
 chmod +x "$work"/*.sh; chown "$CAISSON_TEST_USER" "$work"/*.sh
 # the final tree for the mksquashfs floor
 as_test_user sh "$work/umoci.sh"
 
+# hyperfine pairs the Nth --prepare with the Nth command.
 hyperfine --runs "$runs" --export-json "$work/import.json" \
-    -n caisson --prepare "rm -rf $work/cache $work/c.sqsh" "$(u "$work/caisson" import -q -o "$work/c.sqsh" "docker://$open/big:latest")" \
-    -n caisson-gzip --prepare "rm -rf $work/cache $work/g.sqsh" "$(u "$work/caisson" import -q --compression gzip -o "$work/g.sqsh" "docker://$open/big:latest")" \
-    -n caisson-warm --prepare "rm -f $work/w.sqsh" "$(u "$work/caisson" import -q -o "$work/w.sqsh" "docker://$open/big:latest")" \
+    --prepare "rm -rf $work/cache $work/c.sqsh" --prepare "rm -rf $work/cache $work/g.sqsh" --prepare "rm -f $work/w.sqsh" \
+    --prepare "rm -rf $work/ch $work/ch.sqfs" --prepare "rm -rf $work/sk $work/un $work/sk.sqsh" --prepare true --prepare true \
+    --prepare "rm -f $work/floor.sqsh" \
+    -n caisson "$(u "$work/caisson" import -q -o "$work/c.sqsh" "docker://$open/big:latest")" \
+    -n caisson-gzip "$(u "$work/caisson" import -q --compression gzip -o "$work/g.sqsh" "docker://$open/big:latest")" \
+    -n caisson-warm "$(u "$work/caisson" import -q -o "$work/w.sqsh" "docker://$open/big:latest")" \
     -n charliecloud "$(u sh "$work/charliecloud.sh")" \
     -n skopeo+umoci "$(u sh "$work/umoci.sh")" \
     -n floor-download "$(u sh "$work/download.sh")" \
     -n floor-decompress "$(u sh "$work/decompress.sh")" \
-    -n floor-mksquashfs --prepare "rm -f $work/floor.sqsh" "$(u mksquashfs "$work/un/rootfs" "$work/floor.sqsh" -comp zstd -Xcompression-level 3 -processors 2 -noappend -quiet)"
+    -n floor-mksquashfs "$(u mksquashfs "$work/un/rootfs" "$work/floor.sqsh" -comp zstd -Xcompression-level 3 -processors 2 -noappend -quiet)"
 
 python3 - "$work" <<'PY'
 import json, os, sys

@@ -19,6 +19,13 @@ protocol ImageProvider: Sendable {
     /// Called when reading a blob found it corrupt: a cached copy should be dropped.
     func discard(_ descriptor: Descriptor)
     func close() async
+    /// Where finished images of this source are kept (registry images only: their manifest
+    /// digest names them for good; local files are imported from scratch).
+    var imageCache: ImageCache? { get }
+}
+
+extension ImageProvider {
+    var imageCache: ImageCache? { nil }
 }
 
 /// A registry, with blobs kept in the shared layer cache.
@@ -63,6 +70,8 @@ final class RegistryProvider: ImageProvider {
     }
 
     func discard(_ descriptor: Descriptor) { store.discard(descriptor.digest) }
+
+    var imageCache: ImageCache? { ImageCache(store: store) }
 
     func close() async { await client.shutdown() }
 }

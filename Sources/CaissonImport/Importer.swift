@@ -133,6 +133,13 @@ public final class Importer: @unchecked Sendable {
 
         let temporary = TemporaryOutput(for: output)
         defer { temporary.removeIfPresent() }
+        let images = provider.imageCache
+        if let images, try images.restore(manifest: image.manifestDigest, options: request.squashfs, to: temporary.path) {
+            progress.status("reused the image imported before from \(image.manifestDigest)")
+            try temporary.publish()
+            return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output),
+                                layers: layers.count)
+        }
         let writer: SquashfsWriter
         do {
             writer = try SquashfsWriter(path: temporary.path, options: request.squashfs)
@@ -184,9 +191,9 @@ public final class Importer: @unchecked Sendable {
             try addMetadata(to: merger.root, writer: writer, image: image, source: provider.source)
             try writer.finish(root: merger.root)
         }
+        images?.store(temporary.path, manifest: image.manifestDigest, options: request.squashfs)
         try temporary.publish()
-        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? UInt64) ?? 0
-        return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: size ?? 0, layers: layers.count)
+        return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output), layers: layers.count)
     }
 
     private func addMetadata(to root: FileNode, writer: SquashfsWriter, image: ResolvedImage, source: String) throws {
@@ -227,6 +234,10 @@ public final class Importer: @unchecked Sendable {
             source: source, manifestDigest: image.manifestDigest.description, configDigest: image.configDigest.description,
             platform: config.platform.description, created: config.created, importedBy: "caisson")
         try add(["etc", "caisson", "image.json"], ImageMetadata.provenance(provenance), permissions: 0o644)
+    }
+
+    static func size(of path: String) -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
     }
 
     /// Runs blocking work (decompression, tar parsing, compression hand-off) off the cooperative pool.

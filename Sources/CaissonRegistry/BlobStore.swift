@@ -95,19 +95,29 @@ public struct BlobStore: Sendable {
     // MARK: - cache list / prune
 
     public struct Entry: Sendable {
+        /// `sha256:HEX` for a layer, `image:NAME` for a finished image.
         public let digest: String
         public let size: Int64
         public let lastUsed: Date
+        let path: String
     }
 
+    /// Finished images, by manifest digest and squashfs settings (see ImageCache in CaissonImport).
+    public var images: String { "\(root)/images" }
+
     public func entries() -> [Entry] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? []
-        return names.filter { $0.count == 64 && !$0.contains(".") }.compactMap { name in
-            var st = stat()
-            guard stat("\(blobs)/\(name)", &st) == 0 else { return nil }
-            let used = max(st.st_atim.tv_sec, st.st_mtim.tv_sec)
-            return Entry(digest: "sha256:\(name)", size: Int64(st.st_size), lastUsed: Date(timeIntervalSince1970: Double(used)))
-        }.sorted { $0.lastUsed > $1.lastUsed }
+        func scan(_ dir: String, _ keep: (String) -> Bool, _ name: (String) -> String) -> [Entry] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter(keep).compactMap { file in
+                var st = stat()
+                guard stat("\(dir)/\(file)", &st) == 0 else { return nil }
+                let used = max(st.st_atim.tv_sec, st.st_mtim.tv_sec)
+                return Entry(digest: name(file), size: Int64(st.st_size), lastUsed: Date(timeIntervalSince1970: Double(used)),
+                             path: "\(dir)/\(file)")
+            }
+        }
+        let layers = scan(blobs, { $0.count == 64 && !$0.contains(".") }, { "sha256:\($0)" })
+        let finished = scan(images, { $0.hasSuffix(".sqsh") && !$0.hasPrefix(".") }, { "image:\($0)" })
+        return (layers + finished).sorted { $0.lastUsed > $1.lastUsed }
     }
 
     /// Marks a blob as used (for pruning by age), since many filesystems mount with noatime.
@@ -133,7 +143,7 @@ public struct BlobStore: Sendable {
                 total -= oldest.size
             }
         }
-        for entry in removed { unlink("\(blobs)/\(entry.digest.dropFirst(7))") }
+        for entry in removed { unlink(entry.path) }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? []
         for name in names where name.hasSuffix(".partial") {
             var st = stat()

@@ -110,6 +110,10 @@ unsigned long caisson_fs_type(int fd) {
     return fstatfs(fd, &fs) == 0 ? (unsigned long)fs.f_type : 0;
 }
 
+long caisson_copy_file_range(int in_fd, int out_fd, unsigned long length) {
+    return (long)copy_file_range(in_fd, NULL, out_fd, NULL, length, 0);
+}
+
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]) {
     return execvpe(file, argv, envp);
 }

@@ -6,12 +6,12 @@ import Foundation
 struct CacheCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
-        abstract: "List or prune the layer cache.",
-        discussion: "Layers are cached by digest in CAISSON_CACHE_PATH and shared by every import that uses them.",
+        abstract: "List or prune the layer and image cache.",
+        discussion: "Layers are cached by digest in CAISSON_CACHE_PATH and shared by every import that uses them; finished images are kept by manifest digest and squashfs settings, so importing an image again is a copy.",
         subcommands: [List.self, Prune.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List cached layers, most recently used first.")
+        static let configuration = CommandConfiguration(abstract: "List cached layers and images, most recently used first.")
 
         func run() throws {
             let store = try BlobStore(root: Configuration.load().cachePath)
@@ -20,14 +20,13 @@ struct CacheCommand: ParsableCommand {
             for entry in entries {
                 print("\(entry.digest)  \(String(entry.size).leftPadded(12))  \(formatter.string(from: entry.lastUsed))")
             }
-            let total = entries.reduce(Int64(0)) { $0 + $1.size }
-            print("\(entries.count) layers, \(total) bytes in \(store.root)")
+            print("\(Quantity.summary(entries)) in \(store.root)")
         }
     }
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove cached layers by age or to fit a size.",
+            abstract: "Remove cached layers and images by age or to fit a size.",
             discussion: "Examples: caisson cache prune --older-than 30d; caisson cache prune --max-size 50G; caisson cache prune --all")
 
         @Option(help: ArgumentHelp("Remove layers unused for longer than this (s, m, h, d suffixes).", valueName: "AGE"))
@@ -53,13 +52,20 @@ struct CacheCommand: ParsableCommand {
             }
             let store = try BlobStore(root: Configuration.load().cachePath)
             let removed = store.prune(olderThan: all ? 0 : age, maxSize: all ? 0 : size)
-            let freed = removed.reduce(Int64(0)) { $0 + $1.size }
-            print("removed \(removed.count) layers, \(freed) bytes")
+            print("removed \(Quantity.summary(removed))")
         }
     }
 }
 
 enum Quantity {
+    /// "3 layers, 1 image, 123456 bytes"
+    static func summary(_ entries: [BlobStore.Entry]) -> String {
+        let images = entries.filter { $0.digest.hasPrefix("image:") }.count
+        let layers = entries.count - images
+        let bytes = entries.reduce(Int64(0)) { $0 + $1.size }
+        return "\(layers) layer\(layers == 1 ? "" : "s"), \(images) image\(images == 1 ? "" : "s"), \(bytes) bytes"
+    }
+
     static func seconds(_ text: String) -> TimeInterval? {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800]
         guard let last = text.last else { return nil }

@@ -309,6 +309,8 @@ final class Registries: Sendable {
         try #require(first.status == 0, "\(first)")
         let blobs = Self.contents("\(cache)/blobs/sha256").filter { $0.count == 64 }
         try #require(!blobs.isEmpty)
+        // The finished image would be reused without reading a layer: drop it to exercise the layers.
+        Harness.shell("rm -rf \(cache)/images")
         // Flip a byte in every cached blob, keeping the size (what bit rot or a bad disk does).
         for blob in blobs {
             Harness.shell("python3 -c \"p='\(cache)/blobs/sha256/\(blob)'; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0x55; open(p,'wb').write(b)\"")
@@ -321,6 +323,22 @@ final class Registries: Sendable {
             let fixed = Harness.shell("sha256sum < \(cache)/blobs/sha256/\(blob)").stdout
             #expect(fixed.hasPrefix(blob), "the cache holds good bytes again")
         }
+    }
+
+    @Test func importingAgainReusesTheImageWithoutFetchingLayers() throws {
+        let cache = h.scratch("cache")
+        let (first, dir) = importImage(["-o", "one.sqsh", "docker://\(r.open)/layered:latest"], cache: cache)
+        try #require(first.status == 0, "\(first)")
+        // Without the layers, only the finished image can satisfy a second import.
+        Harness.shell("rm -f \(cache)/blobs/sha256/*")
+        let (second, _) = importImage(["-o", "\(dir)/two.sqsh", "docker://\(r.open)/layered:latest"], cache: cache)
+        #expect(second.status == 0, "\(second)")
+        #expect(Self.contents("\(cache)/blobs/sha256").filter { $0.count == 64 }.isEmpty, "no layer was fetched")
+        #expect(Harness.shell("cmp \(dir)/one.sqsh \(dir)/two.sqsh").status == 0, "the same image")
+        // Other settings make another image.
+        let (gzip, _) = importImage(["-o", "\(dir)/three.sqsh", "--compression", "gzip:1", "docker://\(r.open)/layered:latest"], cache: cache)
+        #expect(gzip.status == 0, "\(gzip)")
+        #expect(Self.contents("\(cache)/images").filter { $0.hasSuffix(".sqsh") }.count == 2)
     }
 
     @Test func diskFullLeavesNothingBehind() throws {
@@ -365,8 +383,9 @@ final class Registries: Sendable {
         let sums = Set(dirs.map { Harness.shell("sha256sum < \($0)/layered.sqsh").stdout })
         #expect(sums.count == 1, "the same image, byte for byte, every time")
         let list = h.caisson(["cache", "list"], env: r.environment(cache: cache))
-        #expect(list.stdout.contains("3 layers"), "\(list)")
+        #expect(list.stdout.contains("3 layers, 1 image,"), "\(list)")
         let prune = h.caisson(["cache", "prune", "--all"], env: r.environment(cache: cache))
-        #expect(prune.stdout.contains("removed 3 layers"), "\(prune)")
+        #expect(prune.stdout.contains("removed 3 layers, 1 image,"), "\(prune)")
+        #expect(Self.contents("\(cache)/blobs/sha256").filter { $0.count == 64 }.isEmpty)
     }
 }

@@ -74,6 +74,9 @@ extern const unsigned long caisson_ST_RDONLY, caisson_ST_NOSUID, caisson_ST_NODE
 unsigned long caisson_fs_type(int fd);
 #define CAISSON_PROC_SUPER_MAGIC 0x9fa0UL
 
+// copy_file_range(2) at the files' current offsets (a reflink where the filesystem can).
+long caisson_copy_file_range(int in_fd, int out_fd, unsigned long length);
+
 // execvpe(3) is a GNU extension.
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]);
 
