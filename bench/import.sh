@@ -35,8 +35,8 @@ skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:latest" "docker://
 skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:latest" "docker://$tls/big:latest"
 chown -R "$CAISSON_TEST_USER" "$work"
 
-u() { printf 'setpriv --reuid=%s --regid=%s --init-groups -- env -i HOME=%s USER=caissontest PATH=/usr/bin:/bin CAISSON_INSECURE_REGISTRIES=%s %s' \
-        "$CAISSON_TEST_USER" "$CAISSON_TEST_USER" "$work" "$open" "$*"; }
+u() { printf 'setpriv --reuid=%s --regid=%s --init-groups -- env -i HOME=%s USER=%s PATH=/usr/bin:/bin CAISSON_CACHE_PATH=%s/cache CAISSON_INSECURE_REGISTRIES=%s %s' \
+        "$CAISSON_TEST_USER" "$CAISSON_TEST_USER" "$work" "$CAISSON_TEST_USER" "$work" "$open" "$*"; }
 blobs=$(python3 - "$work/layout" <<'PY'
 import json, sys
 root = sys.argv[1]

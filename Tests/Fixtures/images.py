@@ -69,7 +69,9 @@ class Layout:
             else:
                 descriptors.append(self.descriptor("application/vnd.oci.image.layer.v1.tar", tar))
         config = {"architecture": arch, "os": os_name, "rootfs": {"type": "layers", "diff_ids": diff_ids},
-                  "config": config_extra, "created": "2023-11-14T22:13:20Z"}
+                  "config": config_extra, "created": "2023-11-14T22:13:20Z",
+                  "history": [{"created": "2023-11-14T22:13:20Z", "created_by": f"caisson test layer {i + 1}"}
+                              for i in range(len(layers))]}
         if variant:
             config["variant"] = variant
         manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
