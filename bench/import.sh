@@ -59,8 +59,9 @@ mksquashfs $work/un/rootfs $work/sk.sqsh -comp zstd -Xcompression-level 3 -proce
 EOS
 cat > "$work/charliecloud.sh" <<EOS
 set -e; rm -rf $work/ch $work/ch.sqfs
-ch-image --no-cache --storage $work/ch pull --tls-no-verify $tls/big:latest big >/dev/null
-ch-convert -i ch-image -s $work/ch -o squash big $work/ch.sqfs >/dev/null 2>&1
+export CH_IMAGE_STORAGE=$work/ch
+ch-image --no-cache pull --tls-no-verify $tls/big:latest big >/dev/null
+ch-convert -i ch-image -o squash big $work/ch.sqfs >/dev/null 2>&1
 EOS
 chmod +x "$work"/*.sh; chown "$CAISSON_TEST_USER" "$work"/*.sh
 # the final tree for the mksquashfs floor
