@@ -15,7 +15,7 @@ ensure_fuse_access
 
 out=${CAISSON_DEMO_DIR:-/var/tmp/caisson-demo}
 mkdir -p "$out"
-PREFIX="$out/prefix" scripts/install.sh
+CAISSON_NO_MAN=1 PREFIX="$out/prefix" scripts/install.sh
 caisson="$out/prefix/bin/caisson"
 make_busybox_rootfs "$out/rootfs"
 chmod -R a+rX "$out"

@@ -26,12 +26,15 @@ for dir in hooks.d mounts.d environ.d; do
     done
 done
 # Manual pages come from the same definitions as --help (swift-argument-parser's generate-manual).
+# The plugin rebuilds the package on its own (minutes); CAISSON_NO_MAN=1 skips it.
 man=$(mktemp -d)
-if swift package --allow-writing-to-directory "$man" generate-manual --multi-page -o "$man" >/dev/null 2>&1; then
+if [ -n "${CAISSON_NO_MAN:-}" ]; then
+    log "manual pages skipped (CAISSON_NO_MAN)"
+elif swift package --allow-writing-to-directory "$man" generate-manual --multi-page -o "$man" >/dev/null 2>&1; then
     install -d -m 0755 "$DESTDIR$PREFIX/share/man/man1"
     install -m 0644 "$man"/*.1 "$DESTDIR$PREFIX/share/man/man1/"
 else
     log "warning: manual pages not generated (swift package generate-manual failed)"
 fi
 rm -rf "$man"
-log "installed $DESTDIR$PREFIX/bin/caisson, $DESTDIR$sysconf and manual pages (man caisson.start)"
+log "installed $DESTDIR$PREFIX/bin/caisson, $DESTDIR$PREFIX/libexec/caisson/caisson-import and $DESTDIR$sysconf"
