@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "caisson-import",
             dependencies: [
-                "CaissonImport", "CaissonOCI", "CaissonRegistry", "CaissonSquashfs", "CaissonConfig",
+                "CaissonImport", "CaissonOCI", "CaissonRegistry", "CaissonSquashfs", "CaissonConfig", "CaissonSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -409,18 +409,12 @@ public enum Verifier {
     }
 
     public static func check(file: FileHandle, against descriptor: Descriptor) throws {
-        var hasher = SHA256()
-        var total: Int64 = 0
-        while let chunk = try file.read(upToCount: 1 << 20), !chunk.isEmpty {
-            hasher.update(data: chunk)
-            total += Int64(chunk.count)
-        }
+        let (hex, total) = try hexAndSize(of: file)
         guard total == descriptor.size else {
             throw RegistryError(.verification, "blob \(descriptor.digest): \(total) bytes, expected \(descriptor.size)")
         }
-        let actual = "sha256:" + hasher.finalize().hexString
-        guard actual == descriptor.digest.description else {
-            throw RegistryError(.verification, "blob \(descriptor.digest): content does not match its digest (got \(actual))")
+        guard "sha256:\(hex)" == descriptor.digest.description else {
+            throw RegistryError(.verification, "blob \(descriptor.digest): content does not match its digest (got sha256:\(hex))")
         }
     }
 }

@@ -445,6 +445,5 @@ public struct Container {
 }
 
 func warn(_ message: String) {
-    let line = "caisson: warning: \(message)\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    printError("caisson: warning: \(message)")
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaissonConfig
+import CaissonSystem
 import CaissonRegistry
 import Foundation
 

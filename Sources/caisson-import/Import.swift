@@ -1,5 +1,6 @@
 import ArgumentParser
 import CaissonConfig
+import CaissonSystem
 import CaissonImport
 import CaissonOCI
 import CaissonSquashfs

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaissonSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,10 +14,4 @@ struct CaissonImportTool: ParsableCommand {
         abstract: "Caisson's image tools (run through `caisson import`, `caisson digest`, `caisson cache`).",
         subcommands: [Import.self, DigestCommand.self, CacheCommand.self]
     )
-}
-
-/// Writes one line to standard error, unbuffered.
-func printError(_ line: String) {
-    let text = line.hasSuffix("\n") ? line : line + "\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
 }

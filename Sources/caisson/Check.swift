@@ -1,4 +1,5 @@
 import ArgumentParser
+import CaissonSystem
 import CaissonConfig
 import CaissonRuntime
 #if canImport(Glibc)
