@@ -70,3 +70,18 @@ make_busybox_rootfs() {
     printf 'root:x:0:\n' > "$root/etc/group"
     printf 'NAME="Caisson demo (busybox)"\nID=busybox\n' > "$root/etc/os-release"
 }
+
+# What Tests/Fixtures/cluster.py (a Slurm cluster in namespaces) and the mpi test image need:
+# Slurm 22.05 and munge, mpicc/OpenMPI 4.1 (mpi-bcast is compiled on the host), debootstrap.
+CLUSTER_PACKAGES=(slurm-wlm munge iproute2 util-linux openmpi-bin libopenmpi-dev debootstrap skopeo docker-registry)
+ensure_cluster_packages() {
+    ensure_packages "${CLUSTER_PACKAGES[@]}"
+}
+
+# Runs a Slurm client as the test user against the cluster in DIR (made by cluster.py start),
+# from DIR/shared, like a user on a login node: run_on_cluster DIR srun -N3 hostname
+run_on_cluster() {
+    local dir=$1
+    shift
+    (cd "$dir/shared" && as_test_user env SLURM_CONF="$dir/etc/slurm.conf" "$@")
+}

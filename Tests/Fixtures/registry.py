@@ -3,8 +3,12 @@
 (apache2-utils), docker-registry (Debian's distribution 2.8), setpriv (util-linux) and skopeo
 binaries. Nothing is downloaded; everything listens on 127.0.0.1, each on a free port.
 
-    registry.py start DIR [--images IMAGES_DIR] [--watch-pid PID]
+    registry.py start DIR [--images IMAGES_DIR] [--watch-pid PID] [--host ADDR]
     registry.py stop DIR
+
+--host ADDR: listen on ADDR (an address of this machine, e.g. the bridge of cluster.py's test
+cluster, so that its node namespaces can reach the registries) instead of 127.0.0.1: every
+"127.0.0.1" below becomes ADDR, and the TLS certificate also names IP:ADDR.
 
 `start` brings up, each with its own state under DIR:
   open        docker-registry, plain HTTP, no auth
@@ -83,6 +87,7 @@ PUSH_TIMEOUT = 300
 REGISTRIES = ("open", "tls", "basic", "token")
 SERVERS = ("tokenServer", "stall", "flaky", "redirect", "redirectTarget")
 PASSWORD_ENV = "CAISSON_TEST_REGISTRY_PASSWORD"
+HOST = "127.0.0.1"  # --host
 
 
 class Failure(Exception):
@@ -122,7 +127,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectAltName = IP:127.0.0.1,DNS:localhost{extra_san}
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [signer_ext]
@@ -147,7 +152,7 @@ def make_certificates(d):
     DIR/token/signer.pem (+key): the self-signed certificate the token server signs with."""
     cnf = os.path.join(d, "openssl.cnf")
     with open(cnf, "w") as f:
-        f.write(OPENSSL_CNF)
+        f.write(OPENSSL_CNF.format(extra_san="" if HOST == "127.0.0.1" else f",IP:{HOST}"))
     ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
     server_key, server_csr, server = (os.path.join(d, "tls", n) for n in ("server.key", "server.csr", "server.pem"))
     signer_key, signer = os.path.join(d, "token", "signer.key"), os.path.join(d, "token", "signer.pem")
@@ -184,7 +189,7 @@ def registry_config(d, name, port, extra):
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
         "storage": {"filesystem": {"rootdirectory": storage}, "delete": {"enabled": True},
                     "maintenance": {"uploadpurging": {"enabled": False}}},
-        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16),
+        "http": {"addr": f"{HOST}:{port}", "secret": secrets.token_hex(16),
                  "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "health": {"storagedriver": {"enabled": False}},
     }
@@ -203,7 +208,7 @@ def free_ports(n):
     try:
         for _ in range(n):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            s.bind((HOST, 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
@@ -304,7 +309,7 @@ def bring_up(d, images, children):
         f.write(run_tool(["htpasswd", "-Bbn", USER, password]).strip() + b"\n")
 
     ports = dict(zip(REGISTRIES + SERVERS, free_ports(len(REGISTRIES) + len(SERVERS))))
-    addr = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+    addr = {name: f"{HOST}:{port}" for name, port in ports.items()}
     realm = f"http://{addr['tokenServer']}/token"
     tls = {"http": {"tls": {"certificate": certs["serverCert"], "key": certs["serverKey"]}}}
     configs = {
@@ -322,7 +327,7 @@ def bring_up(d, images, children):
     for name in REGISTRIES:
         logs[name] = os.path.join(d, name, "registry.log")
         children.append(Child(name, ["docker-registry", "serve", configs[name]], logs[name], env))
-    py = [sys.executable, SCRIPT, "serve", "--dir", d]
+    py = [sys.executable, SCRIPT, "serve", "--dir", d, "--host", HOST]
     servers = {
         "tokenServer": ["token", "--port", str(ports["tokenServer"]), "--key", certs["signerKey"],
                         "--cert", certs["signerCert"]],
@@ -448,6 +453,8 @@ def recorded_pids(d):
 
 
 def cmd_start(args):
+    global HOST
+    HOST = args.host
     d = os.path.abspath(args.dir)
     images = os.path.abspath(args.images) if args.images else None
     if images and not os.path.isfile(os.path.join(images, "manifest.json")):
@@ -599,17 +606,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write(json.dumps(entry) + "\n")
 
     def proxy(self, upstream, keep_host=True):
-        """Forwards the request to 127.0.0.1:upstream and relays the answer (buffered)."""
+        """Forwards the request to HOST:upstream and relays the answer (buffered)."""
         body = self.read_body()
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=120)
+            conn = http.client.HTTPConnection(HOST, upstream, timeout=120)
             conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
             for k, v in self.headers.items():
                 if k.lower() in HOP_BY_HOP or k.lower() == "content-length" or (k.lower() == "host" and not keep_host):
                     continue
                 conn.putheader(k, v)
             if not keep_host or "Host" not in self.headers:
-                conn.putheader("Host", f"127.0.0.1:{upstream}")
+                conn.putheader("Host", f"{HOST}:{upstream}")
             if body is not None or self.command in ("POST", "PUT", "PATCH"):
                 conn.putheader("Content-Length", str(len(body or b"")))
             conn.endheaders(body)
@@ -773,7 +780,7 @@ class RedirectHandler(Handler):
                               headers=[("WWW-Authenticate", 'Basic realm="caisson-redirect"')])
         if self.command == "GET" and BLOB_PATH.match(self.url_path):
             self.read_body()
-            return self.reply(307, b"", headers=[("Location", f"http://127.0.0.1:{self.server.target}{self.path}")])
+            return self.reply(307, b"", headers=[("Location", f"http://{HOST}:{self.server.target}{self.path}")])
         self.proxy(self.server.upstream)
 
 
@@ -788,7 +795,9 @@ class RedirectTargetHandler(Handler):
 def cmd_serve(args):
     kinds = {"token": TokenHandler, "stall": StallHandler, "flaky": FlakyHandler,
              "redirect": RedirectHandler, "redirect-target": RedirectTargetHandler}
-    server = Server(("127.0.0.1", args.port), kinds[args.kind])
+    global HOST
+    HOST = args.host
+    server = Server((HOST, args.port), kinds[args.kind])
     server.lock = threading.Lock()
     server.seen = set()
     server.upstream, server.target = args.upstream, args.target
@@ -797,7 +806,7 @@ def cmd_serve(args):
     if args.kind == "token":
         server.setup_token(args.key, args.cert, os.environ[PASSWORD_ENV])
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    print(f"{args.kind} server on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+    print(f"{args.kind} server on {HOST}:{args.port}", file=sys.stderr, flush=True)
     server.serve_forever()
 
 
@@ -809,12 +818,15 @@ def main():
     start.add_argument("--images", help="an images.py build output to push everywhere")
     start.add_argument("--watch-pid", type=int, default=None,
                        help="stop everything when this process exits (default: the caller of start; 0: never)")
+    start.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on instead of 127.0.0.1 (must be one of this machine's)")
     stop = sub.add_parser("stop", help="stop everything recorded in DIR/registries.json")
     stop.add_argument("dir")
     serve = sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("kind", choices=["token", "stall", "flaky", "redirect", "redirect-target"])
     serve.add_argument("--dir", required=True)
     serve.add_argument("--port", type=int, required=True)
+    serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--upstream", type=int)
     serve.add_argument("--target", type=int)
     serve.add_argument("--key")
