@@ -5,7 +5,8 @@ import PackageDescription
 //   CaissonShim    – the few Linux calls Swift cannot import (namespaces, openat2, seccomp, variadics)
 //   CaissonSystem  – small POSIX layer: errno errors, owned file descriptors, files
 //   CaissonConfig  – caisson.conf + environment → paths and defaults
-//   CaissonRuntime – rootfs → namespaces → mounts → identity → environment → hooks → exec
+//   CaissonRuntime – rootfs or .sqsh → namespaces → mounts → identity → environment → hooks → exec; joining one
+//   CaissonStore   – named containers in the data path, and which processes run them
 //   CaissonOCI     – image references, digests, manifests, indexes, configs, platforms
 //   CaissonRegistry– the OCI distribution client: auth, manifests, verified blobs, the layer cache
 //   CaissonLayers  – layer tarballs (libarchive) merged with whiteouts into one file tree
@@ -47,13 +48,14 @@ let package = Package(
         .target(name: "CaissonSystem", dependencies: ["CaissonShim"]),
         .target(name: "CaissonConfig", dependencies: ["CaissonSystem"]),
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
+        .target(name: "CaissonStore", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
         .target(name: "CaissonImport", dependencies: [
             "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CArchive", "CaissonShim",
         ]),
         .executableTarget(
             name: "caisson",
             dependencies: [
-                "CaissonRuntime", "CaissonConfig", "CaissonSystem",
+                "CaissonRuntime", "CaissonStore", "CaissonConfig", "CaissonSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

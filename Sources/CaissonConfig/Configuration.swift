@@ -27,6 +27,7 @@ public struct Configuration: Sendable {
         Key(name: "CAISSON_REMAP_ROOT", defaultValue: "no", summary: "map the caller to uid 0 with fakeroot syscalls (--root)"),
         Key(name: "CAISSON_ROOTFS_WRITABLE", defaultValue: "no", summary: "write through to the root filesystem (--rw)"),
         Key(name: "CAISSON_RESTRICT_DEV", defaultValue: "no", summary: "a minimal /dev (null, zero, full, random, urandom, tty, pts, shm) instead of the host's"),
+        Key(name: "CAISSON_SQUASHFUSE", defaultValue: "", summary: "the FUSE server that mounts .sqsh images (default: squashfuse_ll, else squashfuse, from PATH)"),
         Key(name: "CAISSON_INSECURE_REGISTRIES", defaultValue: "", summary: "registries (host[:port], comma-separated) spoken to over plain HTTP"),
         Key(name: "CAISSON_MAX_CONNECTIONS", defaultValue: "4", summary: "layers downloaded at once"),
         Key(name: "CAISSON_CONNECT_TIMEOUT", defaultValue: "30", summary: "seconds to wait for a registry connection"),

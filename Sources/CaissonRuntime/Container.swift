@@ -39,20 +39,46 @@ public struct Container {
         var group: String { "\(base)/group" }
         var environ: String { "\(base)/environment" }
         var mounts: String { "\(base)/mounts" }
+        var image: String { "\(base)/image" }
     }
 
     public func start() throws(StartError) -> Never {
-        _ = try openRootfs()  // fail early, before any namespace work, with a plain message
+        // Fail early, before any namespace work, with a plain message.
+        var image: SquashfsImage?
+        var server = ""
+        switch spec.source {
+        case .directory:
+            _ = try openRootfs()
+        case .squashfs(let path, let offset):
+            image = try SquashfsImage(path: path, offset: offset)
+            guard let found = SquashfsImage.server(configuration) else {
+                throw StartError(.rootfs, "starting from a .sqsh needs squashfuse, which is not installed",
+                                 hint: "install squashfuse (Debian: apt install squashfuse), set CAISSON_SQUASHFUSE, or `caisson create` the image and start that")
+            }
+            server = found
+        }
         let runtime: String
         do { runtime = try configuration.runtimePath() } catch { throw StartError(.rootfs, error.description) }
         let workdirRequest = spec.workdir ?? Path.currentDirectory()
 
-        try UserNamespace.enter(identity: identity, remapRoot: spec.remapRoot)
+        // An image is mounted as uid 0 of the namespace so that its root-owned files are the caller's.
+        let nested = image != nil && !spec.remapRoot
+        try UserNamespace.enter(identity: identity, remapRoot: spec.remapRoot || nested)
 
-        // Reopened inside the new mount namespace: the kernel only mounts from mounts of the caller's namespace.
-        let rootfs = try openRootfs()
         let staging = Staging(base: runtime)
-        let root = try mountRoot(rootfs, staging)
+        let root = try mountRoot(staging) { () throws(StartError) -> FileDescriptor in
+            guard let image else {
+                // Reopened inside the new mount namespace: the kernel only mounts from mounts of the caller's namespace.
+                return try openRootfs()
+            }
+            do {
+                try check("mkdir", path: staging.image) { mkdir(staging.image, 0o755) }
+                try image.mount(onto: try FileDescriptor.open(staging.image, O_PATH | O_DIRECTORY), server: server)
+                return try FileDescriptor.open(staging.image, O_PATH | O_DIRECTORY)
+            } catch {
+                throw StartError.wrap(.mounts, error, hint: "squashfuse could not serve \(image.path); its message, if any, is above")
+            }
+        }
         let resolver = RootResolver(root: root)
         try mountSystem(resolver, staging)
         var applied: [MountEntry] = []
@@ -72,6 +98,7 @@ public struct Container {
         try finishRoot(root)
         try pivot(into: root)
         try enterWorkdir(workdirRequest, explicit: spec.workdir != nil, environment)
+        if nested { try UserNamespace.enterNested(identity: identity) }
         try dropPrivileges()
         try exec(resolvedCommand(), environment)
     }
@@ -90,8 +117,11 @@ public struct Container {
     }
 
     /// The root is an overlay: the image read-only below, a tmpfs on top that takes mount points
-    /// and hook output and is discarded at exit. `--rw` binds the rootfs itself instead.
-    private func mountRoot(_ rootfs: FileDescriptor, _ staging: Staging) throws(StartError) -> FileDescriptor {
+    /// and hook output and is discarded at exit. `--rw` on a directory binds the directory itself
+    /// instead; `--rw` on an image leaves the overlay writable (changes vanish at exit).
+    private func mountRoot(_ staging: Staging, lower: () throws(StartError) -> FileDescriptor) throws(StartError) -> FileDescriptor {
+        let isImage: Bool
+        if case .squashfs = spec.source { isImage = true } else { isImage = false }
         do {
             let base = try FileDescriptor.open(staging.base, O_PATH | O_DIRECTORY)
             try Mounter.mountFilesystem(type: "tmpfs", source: "caisson", onto: base,
@@ -99,8 +129,9 @@ public struct Container {
             for dir in [staging.root, staging.upper, staging.work] {
                 try check("mkdir", path: dir) { mkdir(dir, 0o755) }
             }
+            let rootfs = try lower()
             let target = try FileDescriptor.open(staging.root, O_PATH | O_DIRECTORY)
-            if spec.writable {
+            if spec.writable && !isImage {
                 try Mounter.bind(rootfs.procPath, onto: target, recursive: true)
             } else {
                 do {
@@ -115,8 +146,10 @@ public struct Container {
                 }
             }
             return try FileDescriptor.open(staging.root, O_PATH | O_DIRECTORY)
+        } catch let error as StartError {
+            throw error
         } catch {
-            throw StartError(.mounts, error, hint: "run `caisson check`")
+            throw StartError.wrap(.mounts, error, hint: "run `caisson check`")
         }
     }
 
@@ -395,7 +428,13 @@ public struct Container {
     }
 
     private func dropPrivileges() throws(StartError) {
-        let keep = Set(spec.keepFileDescriptors.filter { $0 > 2 })
+        try Container.seal(keeping: spec.keepFileDescriptors, fakeroot: spec.remapRoot)
+    }
+
+    /// The last steps before exec, shared with `caisson exec`: descriptors above 2 closed (but
+    /// `keeping`), signal mask cleared, no new privileges, and the fakeroot filter for `--root`.
+    static func seal(keeping: [Int32], fakeroot: Bool) throws(StartError) {
+        let keep = Set(keeping.filter { $0 > 2 })
         var next: Int32 = 3
         for fd in keep.sorted() {
             if fd > next { _ = caisson_close_range(UInt32(next), UInt32(fd - 1)) }
@@ -408,7 +447,7 @@ public struct Container {
         sigemptyset(&none)
         sigprocmask(SIG_SETMASK, &none, nil)
         if caisson_set_no_new_privs() != 0 { throw StartError(.seccomp, SystemError("prctl(PR_SET_NO_NEW_PRIVS)")) }
-        if spec.remapRoot {
+        if fakeroot {
             do { try FakerootFilter.install() } catch {
                 throw StartError(.seccomp, error, hint: "run `caisson check`; --root needs seccomp filters")
             }
@@ -425,6 +464,11 @@ public struct Container {
     }
 
     private func exec(_ argv: [String], _ env: ContainerEnvironment) throws(StartError) -> Never {
+        try Container.execute(argv, env)
+    }
+
+    /// execve with the container's PATH search (the environment's PATH, not Caisson's).
+    static func execute(_ argv: [String], _ env: ContainerEnvironment) throws(StartError) -> Never {
         let program = argv[0]
         let search: [String] = program.contains("/")
             ? [program]

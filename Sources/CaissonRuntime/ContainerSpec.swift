@@ -1,6 +1,20 @@
 /// Everything that describes one `caisson start`, after flags and configuration are merged.
 public struct ContainerSpec: Sendable {
-    public var rootfs: String
+    /// What the container's root filesystem comes from.
+    public enum Source: Sendable, Equatable {
+        /// A root filesystem directory (an unpacked image or a `caisson create`d container).
+        case directory(String)
+        /// A squashfs image, mounted with FUSE; `offset` is where the image starts in the file.
+        case squashfs(String, offset: UInt64)
+    }
+
+    public var source: Source
+    /// The directory or image file the root comes from, for messages.
+    public var rootfs: String {
+        switch source {
+        case .directory(let path), .squashfs(let path, _): return path
+        }
+    }
     /// The command and its arguments; empty runs the image's entrypoint (/etc/rc) or a shell.
     public var command: [String] = []
     /// Run the image's /etc/rc with `command` as its arguments, as enroot does.
@@ -16,5 +30,6 @@ public struct ContainerSpec: Sendable {
     /// Descriptors besides 0-2 that stay open in the container.
     public var keepFileDescriptors: [Int32] = []
 
-    public init(rootfs: String) { self.rootfs = rootfs }
+    public init(rootfs: String) { self.source = .directory(rootfs) }
+    public init(source: Source) { self.source = source }
 }

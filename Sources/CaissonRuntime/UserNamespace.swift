@@ -33,4 +33,22 @@ public enum UserNamespace {
             throw StartError(.namespaces, error)
         }
     }
+
+    /// Leaves the remapped root of `enter(identity:remapRoot: true)` for the caller's own uid and gid
+    /// through a second user namespace nested in the first.
+    ///
+    /// A squashfs image is mounted by uid 0 of the outer namespace, so that the files the image
+    /// gives to root belong to the caller, exactly as in a `caisson create`d tree; the command then
+    /// runs as the caller in the inner one. Mounts stay those of the outer namespace.
+    public static func enterNested(identity: Identity) throws(StartError) {
+        if caisson_unshare(caisson_CLONE_NEWUSER) != 0 {
+            throw StartError(.namespaces, SystemError("unshare(user)"), hint: "run `caisson check`")
+        }
+        do {
+            try Files.write("/proc/self/uid_map", "\(identity.uid) 0 1\n")
+            try Files.write("/proc/self/gid_map", "\(identity.gid) 0 1\n")
+        } catch {
+            throw StartError(.namespaces, error)
+        }
+    }
 }

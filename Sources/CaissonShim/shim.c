@@ -10,6 +10,10 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/mount.h>
+#include <linux/nsfs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
@@ -116,4 +120,28 @@ long caisson_copy_file_range(int in_fd, int out_fd, unsigned long length) {
 
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]) {
     return execvpe(file, argv, envp);
+}
+
+pid_t caisson_spawn_tethered(const char *path, char *const argv[], const int *keep, int nkeep) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    // Child: only async-signal-safe calls from here on.
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) { dup2(null, 0); dup2(null, 1); }
+    for (int i = 0; i < nkeep; i++) fcntl(keep[i], F_SETFD, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != parent) _exit(1);  // the parent died before the tether was tied
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(path, argv);
+    _exit(127);
+}
+
+int caisson_ns_get_parent(int fd) { return ioctl(fd, NS_GET_PARENT); }
+int caisson_ns_get_userns(int fd) { return ioctl(fd, NS_GET_USERNS); }
+
+int caisson_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return renameat2(olddirfd, oldpath, newdirfd, newpath, RENAME_NOREPLACE);
 }

@@ -51,6 +51,13 @@ public enum Files {
 
     public static func exists(_ path: String) -> Bool { lstat(path) != nil }
 
+    /// A symlink's target, or nil when `path` is not a readable symlink.
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        return n < 0 ? nil : String(nulTerminated: Array(buffer[0..<n]) + [0])
+    }
+
     /// Names in a directory, sorted, without "." and ".."; empty when it does not exist.
     public static func list(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }

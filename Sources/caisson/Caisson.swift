@@ -28,6 +28,8 @@ struct Caisson: ParsableCommand {
         mounts.d and environ.d (system), and the same under ~/.config/caisson (user).
         """,
         version: CaissonVersion.current,
-        subcommands: [ImageTools.Import.self, Start.self, ImageTools.Digest.self, ImageTools.Cache.self, Check.self, Version.self]
+        subcommands: [ImageTools.Import.self, Start.self, ImageTools.Create.self, List.self, Exec.self, Remove.self,
+                      ImageTools.Export.self, ImageTools.Bundle.self, ImageTools.Digest.self, ImageTools.Cache.self,
+                      Check.self, Version.self]
     )
 }

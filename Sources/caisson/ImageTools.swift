@@ -8,7 +8,7 @@ import Glibc
 /// client and TLS would otherwise be loaded by every `caisson start`). These entries exist for
 /// `caisson --help`; `Caisson.main` hands such command lines to the companion before parsing.
 enum ImageTools {
-    static let commands: Set<String> = ["import", "digest", "cache"]
+    static let commands: Set<String> = ["import", "digest", "cache", "create", "export", "bundle"]
 
     /// Next to this binary (a build tree), or in PREFIX/libexec/caisson (an install).
     static func companion() -> String? {
@@ -32,6 +32,18 @@ enum ImageTools {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pull an image into one squashfs file (see `caisson import --help`).")
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unpack an image into a named container (see `caisson create --help`).")
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a named container as a squashfs image (see `caisson export --help`).")
+    }
+
+    struct Bundle: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a self-extracting executable of an image and Caisson (see `caisson bundle --help`).")
     }
 
     struct Digest: ParsableCommand {

@@ -1,19 +1,26 @@
 import ArgumentParser
 import CaissonConfig
 import CaissonRuntime
+import CaissonStore
 import CaissonSystem
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Start: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command in a container.",
         discussion: """
-        ROOTFS is a directory holding a root filesystem. The command runs as you (same uid, \
+        CONTAINER is a squashfs image (a .sqsh from `caisson import`, mounted with squashfuse, \
+        never extracted), the name of a container made by `caisson create`, or a directory \
+        holding a root filesystem. A name without a slash is looked up among your containers \
+        first (`caisson list`). The command runs as you (same uid, \
         same groups, same $HOME path) with the host's network, IPC, PIDs and cgroups, in new \
         user and mount namespaces only. Caisson execs the command: its exit status and signals \
         are yours. Without COMMAND the image's /etc/rc entrypoint runs, or /bin/sh.
 
-        The root filesystem is read-only unless --rw: writes go nowhere and the image is never \
-        changed. /proc, /sys and /dev come from the host (a minimal /dev with \
+        The root filesystem is read-only unless --rw. With --rw a directory or named container is \
+        changed in place; an image is never changed: its writes go to a tmpfs and vanish at exit. /proc, /sys and /dev come from the host (a minimal /dev with \
         CAISSON_RESTRICT_DEV=y), /tmp is a private tmpfs, and /etc/passwd and /etc/group list \
         you. Then come mounts from mounts.d/*.fstab, the image's /etc/fstab (tmpfs only) and \
         --mount; every mount target is resolved inside the container, so an image's symlinks \
@@ -27,13 +34,14 @@ struct Start: ParsableCommand {
         126 when the command cannot be executed, 127 when it is not found.
 
         Examples:
+          caisson start ubuntu.sqsh cat /etc/os-release
           caisson start ./rootfs id -un
-          caisson start --rw --root ./rootfs apt-get install -y python3
+          caisson create --name dev ubuntu.sqsh && caisson start --rw --root dev apt-get install -y python3
           caisson start -m /scratch/data:/data:ro -e OMP_NUM_THREADS=8 ./rootfs ./solver
         """
     )
 
-    @Flag(name: .long, help: "Make the root filesystem writable (changes are kept in ROOTFS).")
+    @Flag(name: .long, help: "Make the root filesystem writable (kept in a directory or named container; discarded at exit for an image).")
     var rw = false
 
     @Flag(name: .long, help: "Appear as uid 0 (root) inside; chown/setuid calls succeed without effect.")
@@ -59,7 +67,10 @@ struct Start: ParsableCommand {
     @Option(name: .customLong("keep-fd"), help: ArgumentHelp("Keep file descriptor N open in the container (others above 2 are closed).", valueName: "N"))
     var keepFD: [Int32] = []
 
-    @Argument(help: "The root filesystem directory.")
+    @Option(name: .customLong("image-offset"), help: .hidden)
+    var imageOffset: UInt64?
+
+    @Argument(help: ArgumentHelp("A .sqsh image, a container name, or a root filesystem directory.", valueName: "CONTAINER"))
     var rootfs: String
 
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.")
@@ -67,7 +78,7 @@ struct Start: ParsableCommand {
 
     var arguments: StartArguments {
         StartArguments(rw: rw, root: root, mountHome: mountHome, mounts: mount, env: env, workdir: workdir,
-                       entrypoint: entrypoint, keepFD: keepFD, rootfs: rootfs,
+                       entrypoint: entrypoint, keepFD: keepFD, imageOffset: imageOffset, rootfs: rootfs,
                        command: command.first == "--" ? Array(command.dropFirst()) : command)
     }
 
@@ -78,7 +89,13 @@ struct Start: ParsableCommand {
     static func run(_ arguments: StartArguments) throws {
         let configuration = Configuration.load()
         for warning in configuration.warnings { printError("caisson: warning: \(warning)") }
-        var spec = ContainerSpec(rootfs: arguments.rootfs)
+        let store = ContainerStore(configuration: configuration)
+        let target: StartTarget
+        do { target = try StartTarget.resolve(arguments.rootfs, offset: arguments.imageOffset, store: store) } catch {
+            printError("caisson: start: \(error)")
+            throw ExitCode(125)
+        }
+        var spec = ContainerSpec(source: target.source)
         spec.command = arguments.command
         spec.useEntrypoint = arguments.entrypoint
         spec.writable = arguments.rw || configuration.flag("CAISSON_ROOTFS_WRITABLE")
@@ -90,6 +107,10 @@ struct Start: ParsableCommand {
         spec.keepFileDescriptors = arguments.keepFD
         do {
             spec.mounts = try arguments.mounts.map { text throws(MountParseError) in try MountTable.parseFlag(text) }
+            if let name = target.name, let running = store.running {
+                // Best effort: `list` and `exec NAME` use it; the container runs without it.
+                do { try running.record(name: name) } catch { printError("caisson: warning: \(name) will not show as running: \(error)") }
+            }
             try Container(spec: spec, configuration: configuration).start()
         } catch let error as StartError {
             printError("caisson: start: \(error)")
@@ -97,6 +118,27 @@ struct Start: ParsableCommand {
         } catch {
             printError("caisson: start: \(error)")
             throw ExitCode(125)
+        }
+    }
+}
+
+/// What `caisson start CONTAINER` means: a named container, an image file, or a directory.
+struct StartTarget {
+    var source: ContainerSpec.Source
+    var name: String?
+
+    static func resolve(_ argument: String, offset: UInt64?, store: ContainerStore) throws(StartError) -> StartTarget {
+        if !argument.contains("/"), store.exists(argument) {
+            return StartTarget(source: .directory(store.path(of: argument)), name: argument)
+        }
+        guard let st = Files.stat(argument) else {
+            let hint = argument.contains("/") ? "check the path" : "no container of that name either: see `caisson list`; write ./\(argument) for a file here"
+            throw StartError(.rootfs, "\(argument): no such image, container or directory", hint: hint)
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return StartTarget(source: .directory(argument))
+        case S_IFREG: return StartTarget(source: .squashfs(argument, offset: offset ?? 0))
+        default: throw StartError(.rootfs, "\(argument) is neither an image file nor a directory")
         }
     }
 }

@@ -8,6 +8,8 @@ struct StartArguments: Equatable {
     var workdir: String?
     var entrypoint = false
     var keepFD: [Int32] = []
+    /// Where the squashfs image starts in the file (a bundle appends its image to a script).
+    var imageOffset: UInt64?
     var rootfs = ""
     var command: [String] = []
 
@@ -47,6 +49,7 @@ struct StartArguments: Equatable {
             case "-e", "--env": guard let v = value(inline) else { return nil }; result.env.append(v)
             case "-w", "--workdir": guard let v = value(inline) else { return nil }; result.workdir = v
             case "--keep-fd": guard let v = value(inline), let fd = Int32(v) else { return nil }; result.keepFD.append(fd)
+            case "--image-offset": guard let v = value(inline), let n = UInt64(v) else { return nil }; result.imageOffset = n
             default: return nil
             }
         }

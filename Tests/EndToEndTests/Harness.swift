@@ -16,6 +16,8 @@ final class Harness: Sendable {
     let asRoot: Bool
     /// A busybox-static root filesystem, built once per run. Copy it before changing it.
     let busybox: String
+    /// The same tree as a squashfs image.
+    let busyboxImage: String
 
     private init() {
         asRoot = getuid() == 0
@@ -50,9 +52,11 @@ final class Harness: Sendable {
         }
 
         busybox = workspace + "/busybox"
+        busyboxImage = workspace + "/busybox.sqsh"
         Harness.makeBusyboxRootfs(at: busybox)
         chownTree(busybox)
         if asRoot { _ = Harness.shell("chown \(uid):\(gid) \(workspace)") }
+        Harness.makeImage(of: busybox, at: busyboxImage, allRoot: true)
     }
 
     static func builtBinary() -> String {
@@ -93,6 +97,19 @@ final class Harness: Sendable {
             precondition(result.status == 0, "customizing \(name) failed: \(result.stderr)")
         }
         return path
+    }
+
+    /// A squashfs image of a tree, as `caisson import` would make it: every file owned by root
+    /// (`allRoot`), or with the tree's own owners (to plant setuid-root files).
+    func image(of rootfs: String, allRoot: Bool = true) -> String {
+        let path = "\(rootfs).sqsh"
+        Harness.makeImage(of: rootfs, at: path, allRoot: allRoot)
+        return path
+    }
+
+    static func makeImage(of rootfs: String, at path: String, allRoot: Bool) {
+        let r = shell("rm -f \(path) && mksquashfs \(rootfs) \(path) -comp zstd -Xcompression-level 3 -no-xattrs -quiet -no-progress \(allRoot ? "-all-root" : "") >/dev/null && chmod 644 \(path)")
+        precondition(r.status == 0, "mksquashfs failed: \(r.stderr)")
     }
 
     func chownTree(_ path: String) {
@@ -143,8 +160,13 @@ final class Harness: Sendable {
     func userShell(_ script: String, env: [String: String] = [:], timeout: TimeInterval = 60) -> Result {
         var e = baseEnvironment(env)
         e["CAISSON"] = binary
-        return run(asUser(e) + ["/bin/sh", "-c", script], cwd: workspace, timeout: timeout)
+        return run(asUser(e) + Harness.unblockSignals + ["/bin/sh", "-c", script], cwd: workspace, timeout: timeout)
     }
+
+    /// Test threads block signals and children inherit the mask; a shell with SIGCHLD blocked
+    /// never returns from `wait`. This prefix clears the mask, then execs the rest.
+    static let unblockSignals = ["/usr/bin/perl", "-MPOSIX", "-e",
+                                 "sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die; exec { $ARGV[0] } @ARGV or die \"$ARGV[0]: $!\""]
 
     func run(_ argv: [String], cwd: String? = nil, timeout: TimeInterval = 60, onStart: ((Process) -> Void)? = nil) -> Result {
         let process = Process()

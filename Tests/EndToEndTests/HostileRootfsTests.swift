@@ -2,15 +2,21 @@ import Foundation
 import Testing
 
 /// Images are hostile input. Each case shows that the host is unchanged afterwards, under both
-/// path resolvers: the kernel's openat2(RESOLVE_IN_ROOT) and the userspace fallback.
+/// path resolvers (the kernel's openat2(RESOLVE_IN_ROOT) and the userspace fallback), and for
+/// both forms of root: a directory, and the same tree as a .sqsh started through squashfuse.
 @Suite struct HostileRootfs {
     let h = Harness.shared
-    static let resolvers = ["kernel", "userspace"]
+    static let resolvers = ["kernel", "userspace", "kernel sqsh", "userspace sqsh"]
 
-    func env(_ resolver: String, _ extra: [String: String] = [:]) -> [String: String] {
+    func env(_ variant: String, _ extra: [String: String] = [:]) -> [String: String] {
         var e = extra
-        if resolver == "userspace" { e["CAISSON_RESOLVE"] = "userspace" }
+        if variant.hasPrefix("userspace") { e["CAISSON_RESOLVE"] = "userspace" }
         return e
+    }
+
+    /// The root to start for a variant: the directory itself, or a squashfs image of it.
+    func root(_ rootfs: String, _ variant: String) -> String {
+        variant.hasSuffix("sqsh") ? h.image(of: rootfs) : rootfs
     }
 
     /// A host directory the test user can write to: the place a broken runtime would write into.
@@ -27,7 +33,7 @@ import Testing
         let before = Harness.snapshot(target)
         let rootfs = h.rootfs("sym\(path.dropFirst())", customize: "rm -rf $R\(path) && ln -s \(target) $R\(path)")
         h.chownTree(rootfs)
-        let r = h.caisson(["start", rootfs, "sh", "-c", "echo pwned > \(path)/file"], env: env(resolver))
+        let r = h.caisson(["start", root(rootfs, resolver), "sh", "-c", "echo pwned > \(path)/file"], env: env(resolver))
         #expect(r.status == 125, "\(r)")
         #expect(r.stderr.contains("\(path) is a symbolic link"), "\(r)")
         #expect(Harness.snapshot(target) == before)
@@ -48,13 +54,13 @@ import Testing
         args += ["-m", "\(data):/mnt/abs/created:x-create=dir",
                  "-m", "\(data):/mnt/rel/created2",
                  "-m", "\(data)/payload:/mnt/etc/payload:x-create=file",
-                 rootfs, "sh", "-c", "cat /mnt/abs/created/payload /mnt/rel/created2/payload /etc/payload"]
+                 root(rootfs, resolver), "sh", "-c", "cat /mnt/abs/created/payload /mnt/rel/created2/payload /etc/payload"]
         let r = h.caisson(args, env: env(resolver))
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout == "payload\npayload\npayload\n", "mounts landed inside the container: \(r)")
         #expect(Harness.snapshot(target) == before, "nothing was created or mounted on the host target")
         #expect(!FileManager.default.fileExists(atPath: "/etc/payload"))
-        if writable {
+        if writable && !resolver.hasSuffix("sqsh") {
             // With --rw the created mount points live in the rootfs, under the in-root path.
             #expect(FileManager.default.fileExists(atPath: "\(rootfs)\(target)/created"))
         } else {
@@ -67,17 +73,19 @@ import Testing
         let target = victim()
         let before = Harness.snapshot(target)
         let rootfs = h.rootfs("parent", customize: "mkdir -p $R/opt && ln -s \(target)/deeper $R/opt/link")
-        let r = h.caisson(["start", "--rw", "-m", "tmpfs:/opt/link/sub/dir", rootfs, "true"], env: env(resolver))
+        let r = h.caisson(["start", "--rw", "-m", "tmpfs:/opt/link/sub/dir", root(rootfs, resolver), "true"], env: env(resolver))
         #expect(r.status == 0, "\(r)")
         #expect(Harness.snapshot(target) == before)
-        #expect(FileManager.default.fileExists(atPath: "\(rootfs)\(target)/deeper/sub/dir"))
+        if !resolver.hasSuffix("sqsh") {
+            #expect(FileManager.default.fileExists(atPath: "\(rootfs)\(target)/deeper/sub/dir"))
+        }
     }
 
     @Test(arguments: ["n", "y"], resolvers)
     func devNullAsSymlinkIsNotFollowed(restrict: String, resolver: String) {
         let target = victim()
         let rootfs = h.rootfs("devnull", customize: "mkdir -p $R/dev && ln -s \(target)/file $R/dev/null")
-        let r = h.caisson(["start", rootfs, "sh", "-c", "echo pwned > /dev/null; test -c /dev/null && echo chardev"],
+        let r = h.caisson(["start", root(rootfs, resolver), "sh", "-c", "echo pwned > /dev/null; test -c /dev/null && echo chardev"],
                           env: env(resolver, ["CAISSON_RESTRICT_DEV": restrict]))
         #expect(r.status == 0 && r.stdout == "chardev\n", "\(r)")
         #expect((try? String(contentsOfFile: "\(target)/file", encoding: .utf8)) == "original\n")
@@ -92,30 +100,35 @@ import Testing
         """)
         let rootfs = h.rootfs("suid")
         Harness.shell("cp \(probe) \(rootfs)/bin/suid-probe && chown 0:0 \(rootfs)/bin/suid-probe && chmod 4755 \(rootfs)/bin/suid-probe")
-        for extra in [[], ["--rw"]] {
-            let r = h.caisson(["start"] + extra + [rootfs, "sh", "-c", "/bin/suid-probe; grep NoNewPrivs /proc/self/status; grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo"])
+        let image = h.image(of: rootfs, allRoot: false)
+        for (extra, root) in [([], rootfs), (["--rw"], rootfs), ([], image), (["--rw"], image)] {
+            let r = h.caisson(["start"] + extra + [root, "sh", "-c", "/bin/suid-probe; grep NoNewPrivs /proc/self/status; grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo"])
             #expect(r.status == 0, "\(r)")
             #expect(r.lines.first == "\(h.uid) \(h.uid)", "setuid-root gave no privilege: \(r)")
+            #expect(!r.stderr.contains("pwned"))
             #expect(r.stdout.contains("NoNewPrivs:\t1"), "\(r)")
             #expect(r.lines.last?.contains("nosuid") == true, "the root is mounted nosuid: \(r)")
         }
     }
 
-    @Test func onlyStandardDescriptorsAreInherited() {
-        let r = h.userShell("exec 7</ 8>/dev/null; exec \"$CAISSON\" start \(h.busybox) ls /proc/self/fd")
+    @Test(arguments: ["dir", "sqsh"])
+    func onlyStandardDescriptorsAreInherited(form: String) {
+        let root = form == "sqsh" ? h.busyboxImage : h.busybox
+        let r = h.userShell("exec 7</ 8>/dev/null; exec \"$CAISSON\" start \(root) ls /proc/self/fd")
         #expect(r.status == 0, "\(r)")
-        #expect(Set(r.lines) == ["0", "1", "2", "3"], "only 0-2 and ls's own directory fd: \(r)")
-        let kept = h.userShell("exec 7</ 8>/dev/null; exec \"$CAISSON\" start --keep-fd 8 \(h.busybox) ls /proc/self/fd")
+        #expect(Set(r.lines) == ["0", "1", "2", "3"], "only 0-2 and ls's own directory fd (no image or FUSE fd): \(r)")
+        let kept = h.userShell("exec 7</ 8>/dev/null; exec \"$CAISSON\" start --keep-fd 8 \(root) ls /proc/self/fd")
         #expect(Set(kept.lines) == ["0", "1", "2", "3", "8"], "\(kept)")
     }
 
     @Test(arguments: resolvers)
     func workdirThroughAnInheritedDescriptorIsRefused(resolver: String) {
-        let r = h.userShell("exec 7</; exec \"$CAISSON\" start --workdir /proc/self/fd/7 \(h.busybox) sh -c 'pwd; ls'",
+        let root = resolver.hasSuffix("sqsh") ? h.busyboxImage : h.busybox
+        let r = h.userShell("exec 7</; exec \"$CAISSON\" start --workdir /proc/self/fd/7 \(root) sh -c 'pwd; ls'",
                             env: env(resolver))
         #expect(r.status == 125, "\(r)")
         #expect(r.stderr.contains("workdir"), "\(r)")
-        let escaped = h.userShell("cd /; exec 7</; exec \"$CAISSON\" start --workdir /proc/self/fd/7/.. \(h.busybox) pwd", env: env(resolver))
+        let escaped = h.userShell("cd /; exec 7</; exec \"$CAISSON\" start --workdir /proc/self/fd/7/.. \(root) pwd", env: env(resolver))
         #expect(escaped.status == 125, "\(escaped)")
     }
 }

@@ -77,6 +77,19 @@ unsigned long caisson_fs_type(int fd);
 // copy_file_range(2) at the files' current offsets (a reflink where the filesystem can).
 long caisson_copy_file_range(int in_fd, int out_fd, unsigned long length);
 
+// Start a helper daemon (the squashfuse server) that dies with its parent: fork, make
+// stdin/stdout /dev/null, clear close-on-exec on `keep` fds, PR_SET_PDEATHSIG(SIGKILL), execv.
+// Returns the child's pid, or -1 with errno set.
+pid_t caisson_spawn_tethered(const char *path, char *const argv[], const int *keep, int nkeep);
+
+// ioctl(2) is variadic: NS_GET_PARENT and NS_GET_USERNS return a new fd for the parent user
+// namespace of a user namespace, or the owning user namespace of any namespace.
+int caisson_ns_get_parent(int fd);
+int caisson_ns_get_userns(int fd);
+
+// renameat2(2) with RENAME_NOREPLACE: publish a directory under a name only if the name is free.
+int caisson_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
 // execvpe(3) is a GNU extension.
 int caisson_execvpe(const char *file, char *const argv[], char *const envp[]);
 

@@ -1,0 +1,54 @@
+import ArgumentParser
+import CaissonConfig
+import CaissonStore
+import CaissonSystem
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List your named containers.",
+        discussion: """
+        Prints one name per line: the containers made by `caisson create` under \
+        CAISSON_DATA_PATH. With --fancy, a table adds the size on disk, the image the container \
+        came from (its /etc/caisson/image.json) and the PIDs of `caisson start NAME` processes \
+        still running (their children are not listed).
+        """
+    )
+
+    @Flag(name: [.short, .long], help: "Show size, image and running processes.")
+    var fancy = false
+
+    func run() throws {
+        let store = ContainerStore(configuration: Configuration.load())
+        store.collectLeftovers()
+        let names = store.names()
+        guard fancy else {
+            for name in names { print(name) }
+            return
+        }
+        var rows = [["NAME", "SIZE", "IMAGE", "PIDS"]]
+        for name in names {
+            let details = store.details(of: name)
+            rows.append([name, List.humanSize(details.bytes), details.source ?? "-",
+                         details.pids.isEmpty ? "-" : details.pids.map(String.init).joined(separator: ",")])
+        }
+        let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }
+            print(cells.joined(separator: "  "))
+        }
+    }
+
+    static func humanSize(_ bytes: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : "\((value * 10).rounded() / 10) \(units[unit])"
+    }
+}
