@@ -12,6 +12,9 @@ public struct ImportRequest: Sendable {
     public var platform: Platform
     public var squashfs: SquashfsOptions
     public var force = false
+    /// Keep the image only in the image cache and report its path there (no copy): for launchers
+    /// such as the Slurm plugin, which start the cached file directly.
+    public var intoCache = false
 
     public init(source: ImageSource, output: String? = nil, platform: Platform, squashfs: SquashfsOptions) {
         self.source = source
@@ -118,8 +121,8 @@ public final class Importer: @unchecked Sendable {
     }
 
     private func importOnce(_ provider: ImageProvider) async throws -> ImportResult {
-        let output = outputPath()
-        if FileManager.default.fileExists(atPath: output) && !request.force {
+        var output = outputPath()
+        if !request.intoCache && FileManager.default.fileExists(atPath: output) && !request.force {
             throw ImportError("\(output) already exists: remove it, choose another name with -o, or pass --force")
         }
         progress.status("resolving \(provider.source)")
@@ -131,10 +134,21 @@ public final class Importer: @unchecked Sendable {
         progress.resolved(layers: layers.map(\.size), digest: image.manifestDigest.description)
         progress.status("importing \(provider.source)")
 
+        let images = provider.imageCache
+        if request.intoCache {
+            guard let images else { throw ImportError("\(provider.source) has no image cache: import it to a file with -o instead") }
+            output = images.path(manifest: image.manifestDigest, options: request.squashfs)
+            try FileManager.default.createDirectory(atPath: images.directory, withIntermediateDirectories: true)
+            if FileManager.default.fileExists(atPath: output) {
+                utimensat(AT_FDCWD, output, nil, 0)  // last used, for pruning
+                progress.status("cached image for \(image.manifestDigest)")
+                return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output),
+                                    layers: layers.count)
+            }
+        }
         let temporary = TemporaryOutput(for: output)
         defer { temporary.removeIfPresent() }
-        let images = provider.imageCache
-        if let images, try images.restore(manifest: image.manifestDigest, options: request.squashfs, to: temporary.path) {
+        if !request.intoCache, let images, try images.restore(manifest: image.manifestDigest, options: request.squashfs, to: temporary.path) {
             progress.status("reused the image imported before from \(image.manifestDigest)")
             try temporary.publish()
             return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output),
@@ -191,7 +205,9 @@ public final class Importer: @unchecked Sendable {
             try addMetadata(to: merger.root, writer: writer, image: image, source: provider.source)
             try writer.finish(root: merger.root)
         }
-        images?.store(temporary.path, manifest: image.manifestDigest, options: request.squashfs)
+        if !request.intoCache { images?.store(temporary.path, manifest: image.manifestDigest, options: request.squashfs) }
+        // Into the cache, concurrent imports of one image may both get here: each renames a
+        // complete, identical file into place, so whichever lands last is as good as the first.
         try temporary.publish()
         return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output), layers: layers.count)
     }

@@ -100,7 +100,22 @@ public struct Container {
         try enterWorkdir(workdirRequest, explicit: spec.workdir != nil, environment)
         if nested { try UserNamespace.enterNested(identity: identity) }
         try dropPrivileges()
+        if spec.park { Container.park(environment) }
         try exec(resolvedCommand(), environment)
+    }
+
+    /// The container without a command, for a launcher whose processes join it (Slurm tasks):
+    /// writes the container's environment to stdout (NAME=VALUE, each ending in NUL), closes
+    /// stdout, and stops itself with SIGSTOP. The launcher reads to end of file, waits for the stop
+    /// (waitpid WUNTRACED), has its processes join this one's namespaces, and kills it when done.
+    /// Continued instead, it exits 0. Its FUSE server, if any, lives exactly as long as it does.
+    static func park(_ environment: ContainerEnvironment) -> Never {
+        let text = environment.assignments.map { $0 + "\0" }.joined()
+        _ = try? FileDescriptor(adopting: dup(1)).write(text)
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        if null >= 0 { dup2(null, 1) } else { close(1) }
+        kill(getpid(), SIGSTOP)
+        exit(0)
     }
 
     // MARK: - Stages

@@ -84,20 +84,20 @@ public struct ContainerJoin {
         }
     }
 
-    /// Joins, moves to `workdir` (resolved inside the container) or the process's own working
-    /// directory, and execs `argv` with `environment`.
-    public func exec(_ argv: [String], environment: ContainerEnvironment, workdir: String?,
-                     keeping: [Int32] = []) throws(StartError) -> Never {
-        let fakeroot = isFakeroot()
-        let inherited = workdir ?? Files.readLink("/proc/\(pid)/cwd")
+    /// Joins, then moves to `workdir` (resolved inside the container), else to `inherited` (a
+    /// directory the caller was in, kept if the container has it), else to the root. For Slurm
+    /// tasks, which Slurm itself then execs: nothing here closes descriptors or changes signals.
+    public func enter(workdir: String?, inherited: String?) throws(StartError) {
         try join()
         do {
             let resolver = RootResolver(root: try FileDescriptor.open("/", O_PATH | O_DIRECTORY))
             let dir: FileDescriptor
-            if let inherited, let found = try? resolver.open(inherited, O_RDONLY | O_DIRECTORY) {
+            if let workdir {
+                do { dir = try resolver.open(workdir, O_RDONLY | O_DIRECTORY) } catch {
+                    throw StartError(.workdir, "\(workdir): \(error.reason)", hint: "give a directory that exists in the container")
+                }
+            } else if let inherited, let found = try? resolver.open(inherited, O_RDONLY | O_DIRECTORY) {
                 dir = found
-            } else if workdir != nil {
-                throw StartError(.workdir, "\(workdir ?? ""): no such directory in the container")
             } else {
                 dir = try FileDescriptor.open("/", O_RDONLY | O_DIRECTORY)
             }
@@ -105,6 +105,22 @@ public struct ContainerJoin {
         } catch {
             throw StartError.wrap(.workdir, error)
         }
+    }
+
+    /// The fakeroot filter of a `--root` container, for a process that joined it (sets no_new_privs).
+    public static func installFakeroot() throws(StartError) {
+        if caisson_set_no_new_privs() != 0 { throw StartError(.seccomp, SystemError("prctl(PR_SET_NO_NEW_PRIVS)")) }
+        do { try FakerootFilter.install() } catch {
+            throw StartError(.seccomp, error, hint: "run `caisson check`; --root needs seccomp filters")
+        }
+    }
+
+    /// Joins, moves to `workdir` or the process's own working directory, and execs `argv` with
+    /// `environment`, keeping only descriptors 0-2 and `keeping`.
+    public func exec(_ argv: [String], environment: ContainerEnvironment, workdir: String?,
+                     keeping: [Int32] = []) throws(StartError) -> Never {
+        let fakeroot = isFakeroot()
+        try enter(workdir: workdir, inherited: Files.readLink("/proc/\(pid)/cwd"))
         try Container.seal(keeping: keeping, fakeroot: fakeroot)
         try Container.execute(argv.isEmpty ? ["/bin/sh"] : argv, environment)
     }

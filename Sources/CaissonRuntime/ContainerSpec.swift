@@ -29,6 +29,8 @@ public struct ContainerSpec: Sendable {
     public var workdir: String?
     /// Descriptors besides 0-2 that stay open in the container.
     public var keepFileDescriptors: [Int32] = []
+    /// Set the container up, then stop instead of running a command (see `Container.park`).
+    public var park = false
 
     public init(rootfs: String) { self.source = .directory(rootfs) }
     public init(source: Source) { self.source = source }

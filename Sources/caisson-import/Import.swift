@@ -50,6 +50,9 @@ struct Import: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print only warnings and errors.")
     var quiet = false
 
+    @Flag(help: "Keep the image only in the image cache (CAISSON_CACHE_PATH/images) and print its path there; a cached image is reused after a manifest check. For launchers that start the cached file directly.")
+    var cached = false
+
     @Argument(help: "The image to import.")
     var uri: String
 
@@ -70,6 +73,11 @@ struct Import: ParsableCommand {
         }
         var request = ImportRequest(source: source, output: output, platform: target, squashfs: squashfs)
         request.force = force
+        request.intoCache = cached
+        if cached && output != nil {
+            printError("caisson: import: --cached and --output exclude each other")
+            throw ExitCode(2)
+        }
         let progress = ConsoleProgress.forStandardError(quiet: quiet)
         let started = Date()
         do {
@@ -79,6 +87,7 @@ struct Import: ParsableCommand {
             let seconds = Date().timeIntervalSince(started)
             progress.finish(String(format: "%@: %d layers, %@, %.1f s (%@)", result.output, result.layers,
                                    ConsoleProgress.bytes(Int64(result.bytes)), seconds, result.manifestDigest.description))
+            if cached { print(result.output) }
         } catch {
             progress.finish("")
             printError("caisson: import: \(error)")

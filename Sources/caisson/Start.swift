@@ -70,6 +70,11 @@ struct Start: ParsableCommand {
     @Option(name: .customLong("image-offset"), help: .hidden)
     var imageOffset: UInt64?
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Set the container up, print its environment (NUL-separated) on stdout, and stop (SIGSTOP) for other processes to join with `caisson exec PID` or setns(2); the Slurm plugin's mode.",
+        visibility: .hidden))
+    var park = false
+
     @Argument(help: ArgumentHelp("A .sqsh image, a container name, or a root filesystem directory.", valueName: "CONTAINER"))
     var rootfs: String
 
@@ -78,7 +83,7 @@ struct Start: ParsableCommand {
 
     var arguments: StartArguments {
         StartArguments(rw: rw, root: root, mountHome: mountHome, mounts: mount, env: env, workdir: workdir,
-                       entrypoint: entrypoint, keepFD: keepFD, imageOffset: imageOffset, rootfs: rootfs,
+                       entrypoint: entrypoint, keepFD: keepFD, imageOffset: imageOffset, park: park, rootfs: rootfs,
                        command: command.first == "--" ? Array(command.dropFirst()) : command)
     }
 
@@ -105,6 +110,7 @@ struct Start: ParsableCommand {
         spec.environment = arguments.env
         spec.workdir = arguments.workdir
         spec.keepFileDescriptors = arguments.keepFD
+        spec.park = arguments.park
         do {
             spec.mounts = try arguments.mounts.map { text throws(MountParseError) in try MountTable.parseFlag(text) }
             if let name = target.name, let running = store.running {

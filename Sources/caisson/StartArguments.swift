@@ -10,6 +10,7 @@ struct StartArguments: Equatable {
     var keepFD: [Int32] = []
     /// Where the squashfs image starts in the file (a bundle appends its image to a script).
     var imageOffset: UInt64?
+    var park = false
     var rootfs = ""
     var command: [String] = []
 
@@ -43,6 +44,7 @@ struct StartArguments: Equatable {
             case "--rw": guard inline == nil else { return nil }; result.rw = true
             case "--root": guard inline == nil else { return nil }; result.root = true
             case "--entrypoint": guard inline == nil else { return nil }; result.entrypoint = true
+            case "--park": guard inline == nil else { return nil }; result.park = true
             case "--mount-home": guard inline == nil else { return nil }; result.mountHome = true
             case "--no-mount-home": guard inline == nil else { return nil }; result.mountHome = false
             case "-m", "--mount": guard let v = value(inline) else { return nil }; result.mounts.append(v)
