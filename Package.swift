@@ -13,12 +13,17 @@ import PackageDescription
 //   CaissonSquashfs– the file tree written as one squashfs image (libsquashfs)
 //   CaissonImport  – the pipeline: source → manifest → cached blobs → merged layers → .sqsh
 //   caisson        – the command line, one file per subcommand
+//   CaissonSlurm   – the Slurm plugin's decisions (options, plugstack.conf, step model, environment rules), Slurm-free
+//   CSpank         – SPANK's data symbols, variadic wrappers and the privilege-dropping spawn (C)
+//   SpankCaisson   – the SPANK plugin spank_caisson.so: entry points, running caisson as the user, tasks joining
 let package = Package(
     name: "Caisson",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "caisson", targets: ["caisson"]),
         .executable(name: "caisson-import", targets: ["caisson-import"]),
+        // The Slurm plugin (plugstack.conf: required PREFIX/lib/caisson/spank_caisson.so ...).
+        .library(name: "spank_caisson", type: .dynamic, targets: ["SpankCaisson"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +57,11 @@ let package = Package(
         .target(name: "CaissonImport", dependencies: [
             "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CArchive", "CaissonShim",
         ]),
+        .target(name: "CaissonSlurm", dependencies: ["CaissonRuntime"]),
+        // slurm/spank.h comes from Debian's libslurm-dev; Slurm's symbols resolve when slurmstepd,
+        // slurmd, srun, salloc or sbatch load the plugin, so nothing is linked against libslurm.
+        .target(name: "CSpank"),
+        .target(name: "SpankCaisson", dependencies: ["CSpank", "CaissonSlurm", "CaissonRuntime", "CaissonStore", "CaissonSystem"]),
         .executableTarget(
             name: "caisson",
             dependencies: [
@@ -73,6 +83,7 @@ let package = Package(
         .testTarget(name: "CaissonRegistryTests", dependencies: ["CaissonRegistry", "CaissonOCI"]),
         .testTarget(name: "CaissonSquashfsTests", dependencies: ["CaissonSquashfs", "CaissonSystem"]),
         .testTarget(name: "CaissonLayersTests", dependencies: ["CaissonLayers", "CaissonSquashfs", "CArchive"]),
+        .testTarget(name: "CaissonSlurmTests", dependencies: ["CaissonSlurm"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CaissonSystem"]),
     ]
 )

@@ -1,0 +1,169 @@
+import CaissonSlurm
+import CaissonSystem
+import CSpank
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `caisson` as the job's user from slurmstepd. Everything the user's side does (registry
+/// access, reading images and mount sources, FUSE, namespaces) happens in that process, never in
+/// slurmstepd as root: the user cannot read through the plugin what they could not read on the
+/// host. CSpank's spawn drops to the user and their supplementary groups, closes every inherited
+/// descriptor and passes exactly the environment given here.
+///
+/// stdout is a pipe (the cached image path, or the parked container's environment); stderr is a
+/// memfd rather than a pipe: nothing has to drain it while we wait, and a container's FUSE server,
+/// which inherits it and outlives our reading, can never get SIGPIPE from it.
+struct CaissonProcess {
+    struct User {
+        var uid: uid_t
+        var gid: gid_t
+        var groups: [gid_t]
+        /// NAME=VALUE, exactly what the program gets.
+        var environment: [String]
+        var cwd: String?
+    }
+
+    let program: String
+    let user: User
+
+    struct Finished {
+        /// The exit status, or 128 + signal.
+        var status: Int32
+        var stdout: [UInt8]
+        var stderr: [String]
+        var succeeded: Bool { status == 0 }
+    }
+
+    /// Runs to completion.
+    func run(_ arguments: [String]) throws(PluginError) -> Finished {
+        let child = try spawn(arguments, newSession: false)
+        let output = child.readStdout()
+        var status: Int32 = 0
+        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        return Finished(status: CaissonProcess.exitCode(status), stdout: output, stderr: child.readStderr())
+    }
+
+    /// A container set up and stopped (`start --park`, or the entrypoint's shell stopping itself):
+    /// the process to join, its environment as it printed it (empty for the entrypoint form), and
+    /// what it wrote on stderr.
+    struct Parked {
+        var pid: Int32
+        var printed: [UInt8]
+        var stderr: [String]
+    }
+
+    /// Starts and waits until the container stops itself (WUNTRACED) or exits (setup failed).
+    /// In a session of its own: if slurmstepd dies, the kernel sends a stopped orphan SIGHUP.
+    func park(_ arguments: [String], entrypointLog: Bool) throws(PluginError) -> Parked {
+        let child = try spawn(arguments, newSession: true, stdoutToLog: entrypointLog)
+        let printed = entrypointLog ? [] : child.readStdout()
+        var status: Int32 = 0
+        while waitpid(child.pid, &status, WUNTRACED) < 0 {
+            if errno != EINTR {
+                throw PluginError(.start, "waiting for caisson (pid \(child.pid)): \(String(cString: strerror(errno)))")
+            }
+        }
+        let stderr = child.readStderr()
+        if cspank_wifstopped(status) == 0 {
+            throw PluginError(.start, "caisson start failed (\(CaissonProcess.describe(status)))", details: stderr)
+        }
+        return Parked(pid: child.pid, printed: printed, stderr: stderr)
+    }
+
+    private struct Child {
+        var pid: Int32
+        var stdout: Int32
+        var stderr: Int32
+
+        func readStdout() -> [UInt8] {
+            guard stdout >= 0 else { return [] }
+            defer { close(stdout) }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(stdout, $0.baseAddress, $0.count) }
+                if n > 0 { bytes += buffer[0..<n]; continue }
+                if n < 0 && errno == EINTR { continue }
+                return bytes
+            }
+        }
+
+        func readStderr() -> [String] {
+            defer { close(stderr) }
+            guard lseek(stderr, 0, SEEK_SET) == 0 else { return [] }
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 16384)
+            while bytes.count < 1 << 20 {
+                let n = buffer.withUnsafeMutableBytes { read(stderr, $0.baseAddress, $0.count) }
+                if n > 0 { bytes += buffer[0..<n]; continue }
+                if n < 0 && errno == EINTR { continue }
+                break
+            }
+            return bytes.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+
+    private func spawn(_ arguments: [String], newSession: Bool, stdoutToLog: Bool = false) throws(PluginError) -> Child {
+        let log = cspank_memfd("caisson-stderr")
+        guard log >= 0 else { throw PluginError(.start, "memfd_create: \(String(cString: strerror(errno)))") }
+        var pipeFDs: [Int32] = [-1, -1]
+        if !stdoutToLog {
+            guard cspank_pipe(&pipeFDs) == 0 else {
+                close(log)
+                throw PluginError(.start, "pipe: \(String(cString: strerror(errno)))")
+            }
+        }
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        let envp = user.environment.map { strdup($0) } + [nil]
+        let cwd = user.cwd.map { strdup($0) }
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+            cwd.map { free($0) }
+        }
+        let pid: pid_t = user.groups.withUnsafeBufferPointer { groups in
+            argv.withUnsafeBufferPointer { argvBuffer in
+                envp.withUnsafeBufferPointer { envpBuffer in
+                    var request = cspank_spawn_request()
+                    request.path = UnsafePointer(argv[0])
+                    request.argv = argvBuffer.baseAddress
+                    request.envp = envpBuffer.baseAddress
+                    request.uid = user.uid
+                    request.gid = user.gid
+                    request.groups = groups.baseAddress
+                    request.ngroups = Int32(groups.count)
+                    request.stdout_fd = stdoutToLog ? log : pipeFDs[1]
+                    request.stderr_fd = log
+                    request.new_session = newSession ? 1 : 0
+                    request.cwd = UnsafePointer(cwd ?? nil)
+                    return cspank_spawn(&request)
+                }
+            }
+        }
+        let spawnErrno = errno
+        if pipeFDs[1] >= 0 { close(pipeFDs[1]) }
+        guard pid > 0 else {
+            if pipeFDs[0] >= 0 { close(pipeFDs[0]) }
+            close(log)
+            throw PluginError(.start, "fork: \(String(cString: strerror(spawnErrno)))")
+        }
+        return Child(pid: pid, stdout: pipeFDs[0], stderr: log)
+    }
+
+    static func exitCode(_ status: Int32) -> Int32 {
+        if cspank_wifexited(status) != 0 { return cspank_wexitstatus(status) }
+        if cspank_wifsignaled(status) != 0 { return 128 + cspank_wtermsig(status) }
+        return -1
+    }
+
+    static func describe(_ status: Int32) -> String {
+        if cspank_wifexited(status) != 0 { return "exit status \(cspank_wexitstatus(status))" }
+        if cspank_wifsignaled(status) != 0 { return "killed by signal \(cspank_wtermsig(status))" }
+        return "status \(status)"
+    }
+
+    static func describe(exitCode: Int32) -> String {
+        exitCode > 128 ? "killed by signal \(exitCode - 128)" : "exit status \(exitCode)"
+    }
+}
