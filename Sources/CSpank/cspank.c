@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <slurm/slurm.h>
 #include <slurm/spank.h>
 
 // slurm.h's value (the whole of slurm.h is not needed for one constant).
@@ -71,6 +72,14 @@ void cspank_log_error(const char *message) { slurm_error("%s", message); }
 void cspank_log_user(const char *message) { slurm_spank_log("%s", message); }
 void cspank_log_info(const char *message) { slurm_info("%s", message); }
 void cspank_log_debug(const char *message) { slurm_debug("%s", message); }
+
+// Not part of Slurm's published API, but a SPANK plugin is built for one Slurm release (Slurm
+// checks plugin_version), and slurm_conf_t is slurm.h's own type. Weak: srun or sbatch without
+// the symbol still load the plugin.
+extern slurm_conf_t slurm_conf __attribute__((weak));
+
+const char *cspank_conf_spooldir(void) { return &slurm_conf != NULL ? slurm_conf.slurmd_spooldir : NULL; }
+const char *cspank_conf_tmpfs(void) { return &slurm_conf != NULL ? slurm_conf.tmp_fs : NULL; }
 
 const char *cspank_self_path(void) {
     Dl_info info;

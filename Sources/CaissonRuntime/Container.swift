@@ -318,7 +318,13 @@ public struct Container {
                 }
                 try Mounter.bind(entry.source, onto: target, recursive: entry.isRecursive)
                 if flags != 0 { try Mounter.remount(try resolver.open(entry.target), flags: flags) }
-                if propagation != 0 { try Mounter.setPropagation(try resolver.open(entry.target).procPath, propagation) }
+                if propagation != 0 {
+                    // Held until the call returns: the path names the descriptor, which must stay open.
+                    let mounted = try resolver.open(entry.target)
+                    try withExtendedLifetime(mounted) { () throws(SystemError) in
+                        try Mounter.setPropagation(mounted.procPath, propagation)
+                    }
+                }
             } catch let error as StartError {
                 throw error
             } catch let error as SystemError {

@@ -22,6 +22,10 @@ public struct StepModel: Equatable, Sendable {
         /// The batch script (sbatch), bound read-only at its own path so that it runs in the container.
         public var batchScript: String?
         public var environment: [(name: String, value: String)]
+        public var uid: UInt32 = 0
+        /// slurm.conf's SlurmdSpoolDir and TmpFS (as configured: %n and %h are expanded here).
+        public var spoolDirectory: String?
+        public var tmpFS: String?
 
         public init(jobID: UInt32, stepID: UInt32, isBatch: Bool, node: String, cwd: String, batchScript: String?,
                     environment: [(name: String, value: String)]) {
@@ -34,7 +38,8 @@ public struct StepModel: Equatable, Sendable {
         public static func == (a: Job, b: Job) -> Bool {
             a.jobID == b.jobID && a.stepID == b.stepID && a.isBatch == b.isBatch && a.node == b.node && a.cwd == b.cwd
                 && a.batchScript == b.batchScript && a.environment.map(\.name) == b.environment.map(\.name)
-                && a.environment.map(\.value) == b.environment.map(\.value)
+                && a.environment.map(\.value) == b.environment.map(\.value) && a.uid == b.uid
+            && a.spoolDirectory == b.spoolDirectory && a.tmpFS == b.tmpFS
         }
     }
 
@@ -149,8 +154,10 @@ public struct StepModel: Equatable, Sendable {
     }
 
     /// The user's mounts with relative sources made absolute against the job's directory, then
-    /// what Slurm needs inside: the batch script, and the PMIx server directory (its shared-memory
-    /// data store lives there, on the node's TmpFS, which the container's private /tmp would hide).
+    /// what Slurm needs inside: the batch script, and mpi/pmix's directories (the PMIx server's,
+    /// holding the shared-memory data store clients map, and the client's), which Slurm makes
+    /// before user_init but names in the tasks' environment only (enroot's 50-slurm-pmi hook
+    /// binds the same two). `nofail`: a step without PMIx has neither.
     public var mounts: [String] {
         var result: [String] = []
         for entry in options.mounts {
@@ -167,19 +174,42 @@ public struct StepModel: Equatable, Sendable {
             result.append("\(script):\(script):x-create=file+bind+ro+nosuid+nodev+private")
         }
         for dir in pmixDirectories {
-            result.append("\(dir):\(dir):x-create=dir+rbind+nofail")
+            result.append("\(dir):\(dir):x-create=dir+rbind+nosuid+nodev+nofail")
         }
         return result
     }
 
-    /// PMIx's server directories named in the job's environment at setup time.
-    var pmixDirectories: [String] {
+    /// mpi/pmix's directories for this step (Slurm 22.05 pmixp_info.c): the server's in
+    /// SLURM_PMIX_SRV_TMPDIR or SlurmdSpoolDir, the client's in SLURM_PMIX_TMPDIR or TmpFS.
+    public var pmixDirectories: [String] {
+        guard !job.isBatch else { return [] }
         var dirs: [String] = []
-        for name in ["PMIX_SERVER_TMPDIR", "PMIX_SYSTEM_TMPDIR", "SLURM_PMIX_TMPDIR"] {
-            if let dir = job.value(name), dir.hasPrefix("/"), dir != "/", !dirs.contains(dir) { dirs.append(dir) }
+        let step = "\(job.jobID).\(job.stepID)"
+        if let base = job.value("SLURM_PMIX_SRV_TMPDIR") ?? job.spoolDirectory.map(expand), base.hasPrefix("/") {
+            dirs.append(join(base, "pmix.\(step)"))
+        }
+        if let base = job.value("SLURM_PMIX_TMPDIR") ?? job.tmpFS.map(expand), base.hasPrefix("/") {
+            dirs.append(join(base, "spmix_appdir_\(job.uid)_\(step)"))
         }
         return dirs
     }
+
+    /// slurm.conf's %n (node name) and %h (host name; the node name here too).
+    func expand(_ path: String) -> String {
+        var result = ""
+        var chars = Substring(path)
+        while let c = chars.popFirst() {
+            if c == "%", let next = chars.first, next == "n" || next == "h" {
+                chars.removeFirst()
+                result += job.node
+            } else {
+                result.append(c)
+            }
+        }
+        return result
+    }
+
+    func join(_ base: String, _ name: String) -> String { base.hasSuffix("/") ? base + name : base + "/" + name }
 
     func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }

@@ -55,9 +55,11 @@ struct CaissonProcess {
 
     /// Starts and waits until the container stops itself (WUNTRACED) or exits (setup failed).
     /// In a session of its own: if slurmstepd dies, the kernel sends a stopped orphan SIGHUP.
-    func park(_ arguments: [String], entrypointLog: Bool) throws(PluginError) -> Parked {
-        let child = try spawn(arguments, newSession: true, stdoutToLog: entrypointLog)
-        let printed = entrypointLog ? [] : child.readStdout()
+    /// `--park` prints the environment and closes stdout before stopping; an entrypoint's shell
+    /// stops with stdout still open, so then stdout joins stderr in the log instead.
+    func park(_ arguments: [String], printsEnvironment: Bool) throws(PluginError) -> Parked {
+        let child = try spawn(arguments, newSession: true, stdoutToLog: !printsEnvironment)
+        let printed = printsEnvironment ? child.readStdout() : []
         var status: Int32 = 0
         while waitpid(child.pid, &status, WUNTRACED) < 0 {
             if errno != EINTR {

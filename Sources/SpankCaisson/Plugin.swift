@@ -150,10 +150,12 @@ func prepareStep(_ spank: Spank) throws(PluginError) {
     state.runtimeDirectory = runtimeDirectory
     let environment = spank.environment()
     let node = environment.first { $0.name == "SLURMD_NODENAME" }?.value ?? hostname()
-    let cwd = Path.currentDirectory()
     state.job = StepModel.Job(jobID: jobID, stepID: stepID, isBatch: isBatch, node: node,
-                              cwd: environment.first { $0.name == "PWD" }?.value ?? cwd,
+                              cwd: environment.first { $0.name == "PWD" }?.value ?? "",
                               batchScript: isBatch ? spank.argv().first : nil, environment: environment)
+    state.job?.uid = uid
+    state.job?.spoolDirectory = cspank_conf_spooldir().map { String(cString: $0) }
+    state.job?.tmpFS = cspank_conf_tmpfs().map { String(cString: $0) }
     var overrides: [(name: String, value: String)] = [("PATH", EnvironmentRules.systemPath)]
     if let runtimeDirectory { overrides.append(("CAISSON_RUNTIME_PATH", runtimeDirectory)) }
     if !environment.contains(where: { $0.name == "HOME" }), let home = UserDatabase.home(uid) { overrides.append(("HOME", home)) }
@@ -194,7 +196,11 @@ func hostname() -> String {
 @_cdecl("slurm_spank_user_init")
 public func slurmSpankUserInit(_ handle: cspank_t?, _ argc: Int32, _ argv: SpankArguments) -> Int32 {
     guard Spank.context == .remote, state.enabled, state.failure == nil,
-          let job = state.job, let caisson = state.caisson else { return 0 }
+          var job = state.job, let caisson = state.caisson else { return 0 }
+    // slurmstepd has just moved to the job's working directory (srun --chdir, else where srun ran).
+    let cwd = Path.currentDirectory()
+    if cwd != "/" || job.cwd.isEmpty { job.cwd = cwd }
+    state.job = job
     let model = StepModel(options: state.options, config: state.config, job: job)
     do {
         state.container = try StepSetup(model: model, caisson: caisson, runtimeDirectory: state.runtimeDirectory).run()

@@ -49,6 +49,12 @@ void cspank_log_user(const char *message);    // slurm_spank_log: srun's stderr 
 void cspank_log_info(const char *message);
 void cspank_log_debug(const char *message);
 
+// slurm.conf's SlurmdSpoolDir and TmpFS as this process loaded them (slurmstepd's `slurm_conf`,
+// reached through a weak reference: NULL where the host program has no such symbol). Unexpanded:
+// %n and %h may remain. mpi/pmix keeps its server directory and the client's directory there.
+const char *cspank_conf_spooldir(void);
+const char *cspank_conf_tmpfs(void);
+
 // Where this plugin was loaded from (dladdr), or NULL.
 const char *cspank_self_path(void);
 
