@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "CaissonRuntime", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
         .target(name: "CaissonStore", dependencies: ["CaissonShim", "CaissonSystem", "CaissonConfig"]),
         .target(name: "CaissonImport", dependencies: [
-            "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CArchive", "CaissonShim",
+            "CaissonOCI", "CaissonRegistry", "CaissonLayers", "CaissonSquashfs", "CaissonConfig", "CaissonSystem", "CArchive", "CaissonShim",
         ]),
         .target(name: "CaissonSlurm", dependencies: ["CaissonRuntime"]),
         // slurm/spank.h comes from Debian's libslurm-dev; Slurm's symbols resolve when slurmstepd,
@@ -73,8 +73,9 @@ let package = Package(
         .executableTarget(
             name: "caisson-import",
             dependencies: [
-                "CaissonImport", "CaissonOCI", "CaissonRegistry", "CaissonSquashfs", "CaissonConfig", "CaissonSystem",
+                "CaissonImport", "CaissonOCI", "CaissonRegistry", "CaissonSquashfs", "CaissonStore", "CaissonConfig", "CaissonSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(name: "CaissonRuntimeTests", dependencies: ["CaissonRuntime", "CaissonConfig", "CaissonSystem", "CaissonShim"]),

@@ -11,6 +11,7 @@
 #include <sqfs/id_table.h>
 #include <sqfs/inode.h>
 #include <sqfs/io.h>
+#include <sqfs/meta_reader.h>
 #include <sqfs/meta_writer.h>
 #include <sqfs/super.h>
 #include <sqfs/table.h>

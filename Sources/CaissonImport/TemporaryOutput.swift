@@ -1,3 +1,4 @@
+import CaissonSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -6,18 +7,18 @@ import Glibc
 /// The hidden file an image is written to before it is complete (`.NAME.sqsh.partial-PID`, next
 /// to the output so the final rename is atomic). It is removed on failure, and on SIGINT,
 /// SIGTERM or SIGHUP: an interrupted import never leaves something that looks like an image.
-final class TemporaryOutput: @unchecked Sendable {
-    let path: String
-    let output: String
+public final class TemporaryOutput: @unchecked Sendable {
+    public let path: String
+    public let output: String
 
-    init(for output: String) {
+    public init(for output: String) {
         self.output = output
         let url = URL(fileURLWithPath: output)
         path = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
         SignalCleanup.shared.register(path)
     }
 
-    func publish() throws {
+    public func publish() throws {
         guard rename(path, output) == 0 else {
             throw ImportError("cannot rename \(path) to \(output): \(String(cString: strerror(errno)))")
         }
@@ -26,14 +27,16 @@ final class TemporaryOutput: @unchecked Sendable {
         if dir >= 0 { fsync(dir); close(dir) }
     }
 
-    func removeIfPresent() {
+    public func removeIfPresent() {
         unlink(path)
         SignalCleanup.shared.unregister(path)
     }
 }
 
-final class SignalCleanup: @unchecked Sendable {
-    static let shared = SignalCleanup()
+/// Removes registered partial outputs (files or directories) on SIGINT, SIGTERM or SIGHUP, then
+/// dies of the signal. SIGKILL cannot be caught: what it leaves is hidden and collected later.
+public final class SignalCleanup: @unchecked Sendable {
+    public static let shared = SignalCleanup()
     private var paths: Set<String> = []
     private let lock = NSLock()
     private var sources: [DispatchSourceSignal] = []
@@ -59,13 +62,13 @@ final class SignalCleanup: @unchecked Sendable {
         }
     }
 
-    func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
-    func unregister(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+    public func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+    public func unregister(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
 
     private func removeAll() {
         lock.lock(); defer { lock.unlock() }
         for path in paths where unlink(path) != 0 && errno == EISDIR {
-            try? FileManager.default.removeItem(atPath: path)  // an archive's scratch directory
+            try? FileTree.remove(path)  // an archive's scratch directory, a partial container
         }
         paths.removeAll()
     }

@@ -83,7 +83,6 @@ public enum HostCheck {
         results.append(runtimeDirectory(configuration: configuration))
         results.append(fuseDevice())
         results.append(squashfuse())
-        results.append(fusermount())
         return results
     }
 
@@ -295,7 +294,8 @@ public enum HostCheck {
         return CheckResult(name: name, status: .ok, detail: "read-writable (mode \(String(st.st_mode & 0o7777, radix: 8)))", required: false)
     }
 
-    /// squashfuse (or squashfuse_ll) on PATH, to mount squashfs images without root.
+    /// squashfuse_ll or squashfuse on PATH, to start .sqsh images without extracting them. (Caisson
+    /// mounts FUSE itself inside the user namespace: fusermount is never needed.)
     public static func squashfuse(searchPath: String? = nil) -> CheckResult {
         let name = "squashfuse"
         if let found = findExecutable(["squashfuse_ll", "squashfuse"], searchPath: searchPath) {
@@ -303,16 +303,6 @@ public enum HostCheck {
         }
         return CheckResult(name: name, status: .ko, detail: "neither squashfuse_ll nor squashfuse is on PATH",
                            fix: installCommand("squashfuse"), required: false)
-    }
-
-    /// fusermount3 or fusermount on PATH, to unmount FUSE file systems.
-    public static func fusermount(searchPath: String? = nil) -> CheckResult {
-        let name = "fusermount"
-        if let found = findExecutable(["fusermount3", "fusermount"], searchPath: searchPath) {
-            return CheckResult(name: name, status: .ok, detail: found, required: false)
-        }
-        return CheckResult(name: name, status: .ko, detail: "neither fusermount3 nor fusermount is on PATH",
-                           fix: installCommand("fuse3"), required: false)
     }
 
     /// The first of `names` that is an executable regular file in a PATH directory.

@@ -1,4 +1,3 @@
-import CaissonConfig
 import CaissonSystem
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +31,7 @@ public struct RunningContainers: Sendable {
         for entry in Files.list(directory) {
             guard let at = entry.lastIndex(of: "@"), let pid = Int32(entry[entry.index(after: at)...]) else { continue }
             let path = "\(directory)/\(entry)"
-            let recorded = (try? Files.read(path))?.trimmingWhitespace()
+            let recorded = (try? Files.read(path))?.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init)
             if let recorded, let started = RunningContainers.startTime(of: pid), recorded == started {
                 result.append((String(entry[..<at]), pid))
             } else {

@@ -11,7 +11,7 @@ import Glibc
 struct CaissonImportTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "caisson",
-        abstract: "Caisson's image tools (run through `caisson import`, `caisson digest`, `caisson cache`).",
-        subcommands: [Import.self, DigestCommand.self, CacheCommand.self]
+        abstract: "Caisson's image tools (run through `caisson import|create|export|bundle|digest|cache`).",
+        subcommands: [Import.self, CreateCommand.self, ExportCommand.self, BundleCommand.self, DigestCommand.self, CacheCommand.self]
     )
 }

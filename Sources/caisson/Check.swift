@@ -38,8 +38,7 @@ struct Check: ParsableCommand {
         can be created and written.
         /dev/fuse                 (optional, squashfs images) The FUSE device exists and you can open it \
         read-write; without udev it is often mode 0600.
-        squashfuse                (optional) squashfuse_ll or squashfuse is on PATH, to mount squashfs images.
-        fusermount                (optional) fusermount3 or fusermount is on PATH, to unmount them.
+        squashfuse                (optional) squashfuse_ll or squashfuse is on PATH, for `caisson start IMAGE.sqsh`.
         """
     )
 

@@ -107,6 +107,17 @@ final class Harness: Sendable {
         return path
     }
 
+    /// A larger image, built once per run: the test suite's Debian tree when it exists, else a
+    /// slice of the host's /usr/share. For tests that must interrupt work midway.
+    var bigImage: String? { Harness.bigImageOnce }
+    private static let bigImageOnce: String? = {
+        let path = Harness.shared.workspace + "/big.sqsh"
+        let debian = "/var/cache/caisson-test/debootstrap-bookworm"
+        let sources = FileManager.default.fileExists(atPath: "\(debian)/etc/os-release") ? debian : "/usr/share/doc /usr/share/perl5 /etc"
+        let r = shell("mksquashfs \(sources) \(path) -comp zstd -Xcompression-level 3 -no-xattrs -all-root -quiet -no-progress >/dev/null 2>&1 && chmod 644 \(path)")
+        return r.status == 0 ? path : nil
+    }()
+
     static func makeImage(of rootfs: String, at path: String, allRoot: Bool) {
         let r = shell("rm -f \(path) && mksquashfs \(rootfs) \(path) -comp zstd -Xcompression-level 3 -no-xattrs -quiet -no-progress \(allRoot ? "-all-root" : "") >/dev/null && chmod 644 \(path)")
         precondition(r.status == 0, "mksquashfs failed: \(r.stderr)")
