@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 ensure_swift
 ensure_packages busybox-static gcc libc6-dev util-linux passwd pkg-config libarchive-dev libsquashfs-dev \
-    squashfs-tools squashfs-tools-ng squashfuse docker-registry skopeo umoci apache2-utils openssl zstd debootstrap python3
+    squashfs-tools squashfs-tools-ng squashfuse docker-registry skopeo umoci apache2-utils openssl zstd debootstrap python3 \
+    libslurm-dev
+# The Slurm plugin's tests start a 3-node cluster (Tests/Fixtures/cluster.py) with an MPI image.
+ensure_cluster_packages
 ensure_test_user
 ensure_fuse_access
 

@@ -255,9 +255,18 @@ func tearDown(save: Bool) -> Int32 {
 
 @_cdecl("slurm_spank_job_epilog")
 public func slurmSpankJobEpilog(_ handle: cspank_t?, _ argc: Int32, _ argv: SpankArguments) -> Int32 {
-    guard state.config.scope == .job else { return 0 }
+    // The epilog runs in a process of its own (slurmstepd's "spank epilog"), where init may not have run.
+    guard var config = try? PlugstackConfig.parse(arguments(argc, argv)), config.scope == .job else { return 0 }
+    if config.caisson == nil {
+        config.caisson = PlugstackConfig.defaultCaisson(pluginPath: cspank_self_path().map { String(cString: $0) } ?? "")
+    }
+    state.config = config
     let spank = Spank(handle: handle)
-    guard let uid = spank.uid(), let jobID = spank.jobID(), uid != 0, let program = state.config.caisson else { return 0 }
+    guard let uid = spank.uid(), let jobID = spank.jobID(), uid != 0, let program = config.caisson else {
+        Log.error("caisson: spank: epilog: cannot read the job's uid and id from Slurm")
+        return 0
+    }
+    Log.debug("caisson: spank: epilog: removing containers \(StepModel.jobScopePrefix(jobID: jobID))* of uid \(uid)")
     let gid = spank.gid() ?? UserDatabase.primaryGroup(uid) ?? uid
     var environment = ["PATH=\(EnvironmentRules.systemPath)"]
     if let home = UserDatabase.home(uid) { environment.append("HOME=\(home)") }

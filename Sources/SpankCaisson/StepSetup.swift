@@ -106,7 +106,7 @@ struct StepSetup {
 
     func create(_ name: String, from image: String, alreadyCreatedIsFine: Bool) throws(PluginError) {
         Log.info("caisson: creating container \(name) from \(image)")
-        let result = try caisson.run(["create", "--name", name, image])
+        let result = try caisson.run(["create", "--quiet", "--name", name, image])
         if result.succeeded { return }
         // Several nodes (or steps) may create one name at once; one wins, the others reuse it.
         if alreadyCreatedIsFine, (try? containerNames())?.contains(name) == true { return }
@@ -195,7 +195,7 @@ struct StepTeardown {
         if save, let path = container.savePath {
             Log.user("caisson: saving container \(name) to \(path)")
             do {
-                let result = try caisson.run(["export", "--force", "-o", path, name])
+                let result = try caisson.run(["export", "--quiet", "--force", "-o", path, name])
                 if !result.succeeded {
                     errors.append(PluginError(.save, "saving to \(path) failed (\(CaissonProcess.describe(exitCode: result.status)))",
                                               details: result.stderr))
