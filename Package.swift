@@ -61,7 +61,9 @@ let package = Package(
         // slurm/spank.h comes from Debian's libslurm-dev; Slurm's symbols resolve when slurmstepd,
         // slurmd, srun, salloc or sbatch load the plugin, so nothing is linked against libslurm.
         .target(name: "CSpank"),
-        .target(name: "SpankCaisson", dependencies: ["CSpank", "CaissonSlurm", "CaissonRuntime", "CaissonStore", "CaissonSystem"]),
+        .target(name: "SpankCaisson", dependencies: ["CSpank", "CaissonSlurm", "CaissonRuntime", "CaissonStore", "CaissonSystem"],
+                exclude: ["exports.map"],
+                linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/SpankCaisson/exports.map"])]),
         .executableTarget(
             name: "caisson",
             dependencies: [

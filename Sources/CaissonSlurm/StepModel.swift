@@ -26,6 +26,8 @@ public struct StepModel: Equatable, Sendable {
         /// slurm.conf's SlurmdSpoolDir and TmpFS (as configured: %n and %h are expanded here).
         public var spoolDirectory: String?
         public var tmpFS: String?
+        /// Whether mpi/pmix serves this step (its server directory exists).
+        public var usesPMIx = false
 
         public init(jobID: UInt32, stepID: UInt32, isBatch: Bool, node: String, cwd: String, batchScript: String?,
                     environment: [(name: String, value: String)]) {
@@ -39,7 +41,7 @@ public struct StepModel: Equatable, Sendable {
             a.jobID == b.jobID && a.stepID == b.stepID && a.isBatch == b.isBatch && a.node == b.node && a.cwd == b.cwd
                 && a.batchScript == b.batchScript && a.environment.map(\.name) == b.environment.map(\.name)
                 && a.environment.map(\.value) == b.environment.map(\.value) && a.uid == b.uid
-            && a.spoolDirectory == b.spoolDirectory && a.tmpFS == b.tmpFS
+            && a.spoolDirectory == b.spoolDirectory && a.tmpFS == b.tmpFS && a.usesPMIx == b.usesPMIx
         }
     }
 
@@ -157,7 +159,7 @@ public struct StepModel: Equatable, Sendable {
     /// what Slurm needs inside: the batch script, and mpi/pmix's directories (the PMIx server's,
     /// holding the shared-memory data store clients map, and the client's), which Slurm makes
     /// before user_init but names in the tasks' environment only (enroot's 50-slurm-pmi hook
-    /// binds the same two). `nofail`: a step without PMIx has neither.
+    /// binds the same two).
     public var mounts: [String] {
         var result: [String] = []
         for entry in options.mounts {
@@ -174,22 +176,31 @@ public struct StepModel: Equatable, Sendable {
             result.append("\(script):\(script):x-create=file+bind+ro+nosuid+nodev+private")
         }
         for dir in pmixDirectories {
-            result.append("\(dir):\(dir):x-create=dir+rbind+nosuid+nodev+nofail")
+            result.append("\(dir):\(dir):x-create=dir+rbind+nosuid+nodev")
         }
         return result
     }
 
-    /// mpi/pmix's directories for this step (Slurm 22.05 pmixp_info.c): the server's in
-    /// SLURM_PMIX_SRV_TMPDIR or SlurmdSpoolDir, the client's in SLURM_PMIX_TMPDIR or TmpFS.
+    /// Where mpi/pmix keeps this step's server directory (Slurm 22.05 pmixp_info.c): in
+    /// SLURM_PMIX_SRV_TMPDIR or SlurmdSpoolDir. It exists by user_init when the step uses PMIx.
+    public var pmixServerDirectory: String? {
+        guard !job.isBatch, let base = pmixServerBase else { return nil }
+        return join(base, "pmix.\(job.jobID).\(job.stepID)")
+    }
+
+    var pmixServerBase: String? {
+        guard let base = job.value("SLURM_PMIX_SRV_TMPDIR") ?? job.spoolDirectory.map(expand), base.hasPrefix("/") else { return nil }
+        return base
+    }
+
+    /// What to bind for PMIx: the server directory's parent (one stable mount point, so that a
+    /// named container's root filesystem does not collect a `pmix.JOB.STEP` per step), and the
+    /// client's directory in SLURM_PMIX_TMPDIR or TmpFS (under the container's private /tmp).
     public var pmixDirectories: [String] {
-        guard !job.isBatch else { return [] }
-        var dirs: [String] = []
-        let step = "\(job.jobID).\(job.stepID)"
-        if let base = job.value("SLURM_PMIX_SRV_TMPDIR") ?? job.spoolDirectory.map(expand), base.hasPrefix("/") {
-            dirs.append(join(base, "pmix.\(step)"))
-        }
+        guard job.usesPMIx, let server = pmixServerBase else { return [] }
+        var dirs = [server.count > 1 && server.hasSuffix("/") ? String(server.dropLast()) : server]
         if let base = job.value("SLURM_PMIX_TMPDIR") ?? job.tmpFS.map(expand), base.hasPrefix("/") {
-            dirs.append(join(base, "spmix_appdir_\(job.uid)_\(step)"))
+            dirs.append(join(base, "spmix_appdir_\(job.uid)_\(job.jobID).\(job.stepID)"))
         }
         return dirs
     }

@@ -140,9 +140,6 @@ func prepareStep(_ spank: Spank) throws(PluginError) {
     if isBatch && !state.config.sbatchSupport { return }
     state.enabled = true
     state.localTasks = spank.localTaskCount() ?? 1
-    if uid == 0 {
-        throw PluginError(.job, "containers are not run for root (Caisson runs them as the job's user, and root has none)")
-    }
     var runtimeDirectory: String?
     if !state.config.runtimePath.isEmpty {
         runtimeDirectory = try makeRuntimeDirectory(state.config.runtimePath, uid: uid, gid: gid)
@@ -200,6 +197,10 @@ public func slurmSpankUserInit(_ handle: cspank_t?, _ argc: Int32, _ argv: Spank
     // slurmstepd has just moved to the job's working directory (srun --chdir, else where srun ran).
     let cwd = Path.currentDirectory()
     if cwd != "/" || job.cwd.isEmpty { job.cwd = cwd }
+    // Looked at as the user (slurmstepd's effective uid here); the directory is the user's.
+    if let server = StepModel(options: state.options, config: state.config, job: job).pmixServerDirectory {
+        job.usesPMIx = Files.isDirectory(server)
+    }
     state.job = job
     let model = StepModel(options: state.options, config: state.config, job: job)
     do {

@@ -9,6 +9,7 @@ import Testing
         job.uid = 1001
         job.spoolDirectory = "/var/spool/slurm/%n"
         job.tmpFS = "/tmp"
+        job.usesPMIx = !batch
         return job
     }
 
@@ -72,8 +73,8 @@ import Testing
         #expect(model.startArguments(target: "/c/img.sqsh") == [
             "start", "--park", "--rw", "--root", "--mount-home",
             "-m", "/home/u/work/data:/data:ro", "-m", "/abs:/abs", "-m", "tmpfs:/scratch", "-m", "/same",
-            "-m", "/var/spool/slurm/node2/pmix.42.3:/var/spool/slurm/node2/pmix.42.3:x-create=dir+rbind+nosuid+nodev+nofail",
-            "-m", "/tmp/spmix_appdir_1001_42.3:/tmp/spmix_appdir_1001_42.3:x-create=dir+rbind+nosuid+nodev+nofail",
+            "-m", "/var/spool/slurm/node2:/var/spool/slurm/node2:x-create=dir+rbind+nosuid+nodev",
+            "-m", "/tmp/spmix_appdir_1001_42.3:/tmp/spmix_appdir_1001_42.3:x-create=dir+rbind+nosuid+nodev",
             "-e", "KEEP=job value", "-w", "/w", "/c/img.sqsh",
         ])
         let plain = try Self.model { o in try o.apply(.image, "busybox"); try o.apply(.readonly, nil); try o.apply(.noMountHome, nil) }
@@ -96,6 +97,10 @@ import Testing
         #expect(batch.mounts == ["/var/spool/slurmd/job00042/slurm_script:/var/spool/slurmd/job00042/slurm_script:x-create=file+bind+ro+nosuid+nodev+private"])
         let overridden = try Self.model({ try $0.apply(.image, "a") },
                                         job: Self.job([("SLURM_PMIX_SRV_TMPDIR", "/srv/pmix/"), ("SLURM_PMIX_TMPDIR", "/scratch")]))
-        #expect(overridden.pmixDirectories == ["/srv/pmix/pmix.42.3", "/scratch/spmix_appdir_1001_42.3"])
+        #expect(overridden.pmixServerDirectory == "/srv/pmix/pmix.42.3")
+        #expect(overridden.pmixDirectories == ["/srv/pmix", "/scratch/spmix_appdir_1001_42.3"])
+        var noPMIx = Self.job()
+        noPMIx.usesPMIx = false
+        #expect(try Self.model({ try $0.apply(.image, "a") }, job: noPMIx).pmixDirectories.isEmpty)
     }
 }
