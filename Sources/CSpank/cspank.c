@@ -126,13 +126,6 @@ pid_t cspank_spawn(const cspank_spawn_request *r) {
     int already_user = getuid() == r->uid && geteuid() == r->uid;
     if (!already_user) {
         if (geteuid() != 0 && getuid() == 0 && seteuid(0) != 0) fail(err, "seteuid(0)", 126);
-        if (r->cgroup_procs != NULL) {
-            int fd = open(r->cgroup_procs, O_WRONLY | O_CLOEXEC);
-            if (fd >= 0) {
-                (void)!write(fd, "0", 1);
-                close(fd);
-            }
-        }
         if (setgroups((size_t)r->ngroups, r->groups) != 0) fail(err, "setgroups", 126);
         if (setresgid(r->gid, r->gid, r->gid) != 0) fail(err, "setresgid", 126);
         if (setresuid(r->uid, r->uid, r->uid) != 0) fail(err, "setresuid", 126);

@@ -22,9 +22,6 @@ struct CaissonProcess {
         /// NAME=VALUE, exactly what the program gets.
         var environment: [String]
         var cwd: String?
-        /// The step's cgroup.procs for proctrack, so that Slurm's signals (scancel, time limit)
-        /// reach caisson and the container as they reach the tasks.
-        var cgroupProcs: String?
     }
 
     let program: String
@@ -122,12 +119,10 @@ struct CaissonProcess {
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         let envp = user.environment.map { strdup($0) } + [nil]
         let cwd = user.cwd.map { strdup($0) }
-        let cgroup = user.cgroupProcs.map { strdup($0) }
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
             cwd.map { free($0) }
-            cgroup.map { free($0) }
         }
         let pid: pid_t = user.groups.withUnsafeBufferPointer { groups in
             argv.withUnsafeBufferPointer { argvBuffer in
@@ -144,7 +139,6 @@ struct CaissonProcess {
                     request.stderr_fd = log
                     request.new_session = newSession ? 1 : 0
                     request.cwd = UnsafePointer(cwd ?? nil)
-                    request.cgroup_procs = UnsafePointer(cgroup ?? nil)
                     return cspank_spawn(&request)
                 }
             }

@@ -159,24 +159,7 @@ func prepareStep(_ spank: Spank) throws(PluginError) {
     state.user = CaissonProcess.User(
         uid: uid, gid: gid, groups: spank.supplementaryGroups() ?? UserDatabase.groups(uid, gid),
         environment: EnvironmentRules.forCaisson(job: environment, allowedPaths: state.config.userPaths, overrides: overrides),
-        cwd: nil, cgroupProcs: stepCgroupProcs(jobID: jobID, stepID: stepID, isBatch: isBatch))
-}
-
-/// proctrack/cgroup (cgroup v1) keeps a step's processes in the freezer cgroup
-/// `.../job_J/step_S` and signals exactly those (scancel, time limit, the end of the step);
-/// slurmstepd itself sits in `.../job_J`, so without this a hung import would outlive the step.
-/// nil when the layout is not that one (cgroup v2 or proctrack/linuxproc).
-func stepCgroupProcs(jobID: UInt32, stepID: UInt32, isBatch: Bool) -> String? {
-    guard let text = try? Files.read("/proc/self/cgroup") else { return nil }
-    for line in text.split(separator: "\n") {
-        let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-        guard fields.count == 3, fields[1].split(separator: ",").contains("freezer") else { continue }
-        let path = String(fields[2])
-        guard path.hasSuffix("/job_\(jobID)") else { return nil }
-        let procs = "/sys/fs/cgroup/freezer\(path)/step_\(isBatch ? "batch" : String(stepID))/cgroup.procs"
-        return Files.exists(procs) ? procs : nil
-    }
-    return nil
+        cwd: nil)
 }
 
 /// RUNTIME (0755, root's) and RUNTIME/UID (0700, the user's), made as root and verified: a
@@ -291,7 +274,7 @@ public func slurmSpankJobEpilog(_ handle: cspank_t?, _ argc: Int32, _ argv: Span
     if let name = UserDatabase.name(uid) { environment += ["USER=\(name)", "LOGNAME=\(name)"] }
     if !state.config.runtimePath.isEmpty { environment.append("CAISSON_RUNTIME_PATH=\(state.config.runtimePath)/\(uid)") }
     let caisson = CaissonProcess(program: program, user: CaissonProcess.User(
-        uid: uid, gid: gid, groups: UserDatabase.groups(uid, gid), environment: environment, cwd: "/", cgroupProcs: nil))
+        uid: uid, gid: gid, groups: UserDatabase.groups(uid, gid), environment: environment, cwd: "/"))
     let errors = JobEpilog(caisson: caisson, prefix: StepModel.jobScopePrefix(jobID: jobID)).run()
     for error in errors { Log.failure(error) }
     return 0

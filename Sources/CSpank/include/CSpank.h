@@ -66,7 +66,7 @@ int cspank_pipe(int fds[2]);
 
 // Runs a program as the job's user. In the child: signals reset, root regained when only the
 // effective uid had been dropped (slurmstepd does that around user_init), then
-// the move into `cgroup_procs`, setgroups(groups) / setresgid(gid) / setresuid(uid) — verified, and refused if root could be
+// setgroups(groups) / setresgid(gid) / setresuid(uid) — verified, and refused if root could be
 // regained —, stdin from /dev/null, stdout and stderr from the given descriptors (-1: /dev/null),
 // every other descriptor closed, a new session if `new_session`, chdir(cwd) if cwd is not NULL,
 // then execve(path, argv, envp) with exactly envp. Returns the child's pid, or -1 with errno.
@@ -83,8 +83,6 @@ typedef struct {
     int stderr_fd;
     int new_session;
     const char *cwd;
-    // A cgroup.procs file the child moves itself into while still root (NULL: none). Best effort.
-    const char *cgroup_procs;
 } cspank_spawn_request;
 pid_t cspank_spawn(const cspank_spawn_request *request);
 
