@@ -141,6 +141,22 @@ struct SlurmPlugin {
         #expect(cli.stdout == "\(c.h.uid)\n", "the command line wins: \(cli)")
     }
 
+    @Test func mountHomeOnRequest() {
+        let home = c.srun(["--container-image=\(busybox)", "--container-mount-home", "sh", "-c", "test -d \(c.h.home) && echo mounted"])
+        #expect(home.stdout == "mounted\n", "\(home)")
+        let none = c.srun(["--container-image=\(busybox)", "--no-container-mount-home", "sh", "-c", "test -d \(c.h.home) || echo absent"])
+        #expect(none.stdout == "absent\n", "\(none)")
+    }
+
+    @Test func oneSetupPerNodeWhateverTheNumberOfTasks() {
+        let before = c.probeNames()
+        let r = c.srun(["-N1", "-n2", "--overcommit", "--container-image=\(busybox)", "sh", "-c", "echo $SLURM_PROCID $(cat /proc/1/comm 2>/dev/null | wc -l)"])
+        #expect(r.status == 0 && r.lines.count == 2, "\(r)")
+        let runs = c.probeRecords(after: before).compactMap { $0.split(separator: "\n").first }.map { String($0.split(separator: " ")[1]) }
+        // (Job epilogs of earlier tests may run `caisson list` meanwhile: container_scope=job.)
+        #expect(runs.filter { $0 != "list" }.sorted() == ["import", "start"], "one import and one container for the node's tasks: \(runs)")
+    }
+
     @Test func writableByDefaultReadOnlyOnRequest() {
         let writable = c.srun(["--container-image=\(busybox)", "sh", "-c", "touch /newfile && echo ok"])
         #expect(writable.stdout == "ok\n", "\(writable)")
