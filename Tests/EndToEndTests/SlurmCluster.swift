@@ -14,7 +14,15 @@ import Testing
 /// Jobs run as the test user from the cluster's shared directory, like a user on a login node.
 /// Needs root (namespaces, a bridge, slurmd); the suite is skipped otherwise.
 final class SlurmCluster: Sendable {
-    static let shared = SlurmCluster()
+    /// Started on first use; a failure (say, no Debian mirror for the MPI image's base) fails the
+    /// Slurm tests with its reason instead of stopping the whole test run.
+    static let shared = Result { try SlurmCluster() }
+
+    static func ready() throws -> SlurmCluster { try shared.get() }
+
+    struct SetupError: Error, CustomStringConvertible {
+        let description: String
+    }
 
     static var available: Bool {
         getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/slurmd")
@@ -41,8 +49,10 @@ final class SlurmCluster: Sendable {
     let fixtures: String
     let bringUp: TimeInterval
 
-    private init() {
-        precondition(SlurmCluster.available, "the Slurm tests need root and slurm-wlm, libslurm-dev (scripts/test.sh installs them)")
+    private init() throws {
+        guard SlurmCluster.available else {
+            throw SetupError(description: "the Slurm tests need root and slurm-wlm, libslurm-dev (scripts/test.sh installs them)")
+        }
         let started = Date()
         fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures").path
@@ -58,7 +68,7 @@ final class SlurmCluster: Sendable {
         let buildDir = URL(fileURLWithPath: ProcessInfo.processInfo.environment["CAISSON_BIN"] ?? Harness.builtBinary())
             .deletingLastPathComponent().path
         let plugin = buildDir + "/libspank_caisson.so"
-        precondition(FileManager.default.fileExists(atPath: plugin), "\(plugin) missing: run `swift build` first")
+        guard FileManager.default.fileExists(atPath: plugin) else { throw SetupError(description: "\(plugin) missing: run `swift build` first") }
 
         // The test user gets a supplementary group before slurmctld starts (it caches groups).
         let group = Harness.shell("""
@@ -67,7 +77,7 @@ final class SlurmCluster: Sendable {
         id -nG \(h.user) | tr ' ' '\\n' | grep -qx \(extraGroup) || usermod -aG \(extraGroup) \(h.user)
         getent group \(extraGroup) | cut -d: -f3
         """)
-        precondition(group.status == 0, "supplementary group: \(group.stderr)")
+        guard group.status == 0 else { throw SetupError(description: "supplementary group: \(group.stderr)") }
         extraGID = UInt32(group.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 
         let install = Harness.shell("""
@@ -90,25 +100,31 @@ final class SlurmCluster: Sendable {
         [ -c /dev/fuse ] && chmod 0666 /dev/fuse
         python3 \(fixtures)/images.py build \(dir)/images --kinds busybox,mpi
         """)
-        precondition(install.status == 0, "installing Caisson for the cluster failed: \(install.stderr)\n\(install.stdout)")
+        guard install.status == 0 else {
+            throw SetupError(description: "installing Caisson for the cluster failed: \(install.stderr)\n\(install.stdout)")
+        }
 
         let start = Harness.shell("""
         python3 \(fixtures)/cluster.py start \(clusterDir) --nodes 3 --plugstack \(dir)/plugstack.conf \
             --registry-dir \(dir)/registry --images \(dir)/images --watch-pid \(getpid())
         """)
-        precondition(start.status == 0, "cluster.py start failed: \(start.stderr)\n\(start.stdout)")
-        let json = try! JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: clusterDir + "/cluster.json")!) as! [String: Any]
-        shared = json["shared"] as! String
-        slurmConf = json["slurm_conf"] as! String
-        registry = (json["registry"] as! [String: Any])["open"] as! String
-        let conf = """
+        guard start.status == 0, let clusterJSON = FileManager.default.contents(atPath: clusterDir + "/cluster.json"),
+              let json = try JSONSerialization.jsonObject(with: clusterJSON) as? [String: Any],
+              let sharedDir = json["shared"] as? String, let conf = json["slurm_conf"] as? String,
+              let open = (json["registry"] as? [String: Any])?["open"] as? String else {
+            throw SetupError(description: "cluster.py start failed: \(start.stderr)\n\(start.stdout)")
+        }
+        shared = sharedDir
+        slurmConf = conf
+        registry = open
+        let caissonConf = """
         # Written by the Slurm test suite: what a site's administrator would set.
         CAISSON_INSECURE_REGISTRIES \(registry)
         CAISSON_CACHE_PATH \(cache)
         CAISSON_DATA_PATH \(data)
 
         """
-        try! conf.write(toFile: prefix + "/etc/caisson/caisson.conf", atomically: true, encoding: .utf8)
+        try caissonConf.write(toFile: prefix + "/etc/caisson/caisson.conf", atomically: true, encoding: .utf8)
         chmod(prefix + "/etc/caisson/caisson.conf", 0o644)
         bringUp = Date().timeIntervalSince(started)
     }

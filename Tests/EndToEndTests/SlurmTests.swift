@@ -8,11 +8,10 @@ import Testing
 /// One cluster serves every test; they run one after another.
 @Suite(.serialized, .enabled(if: SlurmCluster.available, "needs root, slurm-wlm and libslurm-dev"))
 struct SlurmPlugin {
-    let c = SlurmCluster.shared
+    var busybox: String { (try? SlurmCluster.ready().image("busybox:latest")) ?? "busybox" }
 
-    var busybox: String { c.image("busybox:latest") }
-
-    @Test func multiNodeStepRunsInTheImageOnEveryNode() {
+    @Test func multiNodeStepRunsInTheImageOnEveryNode() throws {
+        let c = try SlurmCluster.ready()
         let r = c.srun(["-N3", "--container-image=\(busybox)", "sh", "-c", "echo $(hostname) $(head -1 /etc/os-release)"])
         #expect(r.status == 0, "\(r)")
         let lines = r.lines.sorted()
@@ -23,7 +22,8 @@ struct SlurmPlugin {
         #expect(plain.stdout == "host\n", "\(plain)")
     }
 
-    @Test func imageFromASquashfsPathAbsoluteAndRelative() {
+    @Test func imageFromASquashfsPathAbsoluteAndRelative() throws {
+        let c = try SlurmCluster.ready()
         let image = c.sharedImage("sqsh-path", customize: "echo from-sqsh > $R/etc/marker")
         let absolute = c.srun(["--container-image=\(image)", "cat", "/etc/marker"])
         #expect(absolute.stdout == "from-sqsh\n", "\(absolute)")
@@ -32,6 +32,7 @@ struct SlurmPlugin {
     }
 
     @Test func mountsFlagsAndTmpfs() throws {
+        let c = try SlurmCluster.ready()
         let source = "\(c.shared)/mount-src-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try "data\n".write(toFile: source + "/file", atomically: true, encoding: .utf8)
@@ -45,6 +46,7 @@ struct SlurmPlugin {
     }
 
     @Test func mountsCannotReadWhatTheUserCannotAndDoNotEscape() throws {
+        let c = try SlurmCluster.ready()
         // Caisson runs as the user: /etc/shadow can be bound but not read.
         let shadow = c.srun(["--container-image=\(busybox)", "--container-mounts=/etc/shadow:/x", "cat", "/x"])
         #expect(shadow.status != 0 && shadow.stderr.contains("Permission denied"), "\(shadow)")
@@ -66,7 +68,8 @@ struct SlurmPlugin {
         #expect(group.stdout == "group-only\n", "\(group)")
     }
 
-    @Test func workdirExplicitAndInherited() {
+    @Test func workdirExplicitAndInherited() throws {
+        let c = try SlurmCluster.ready()
         let explicit = c.srun(["--container-image=\(busybox)", "--container-workdir=/tmp", "pwd"])
         #expect(explicit.stdout == "/tmp\n", "\(explicit)")
         let missing = c.srun(["--container-image=\(busybox)", "--container-workdir=/nope", "pwd"])
@@ -78,7 +81,8 @@ struct SlurmPlugin {
         #expect(absent.stdout == "/\n", "\(absent)")
     }
 
-    @Test func namedContainersAcrossStepsAutoCreateExecNoExec() {
+    @Test func namedContainersAcrossStepsAutoCreateExecNoExec() throws {
+        let c = try SlurmCluster.ready()
         // container_scope=job: names live for the job (salloc here) and go with its epilog.
         let r = c.sh("""
         salloc -N1 sh -c '
@@ -117,7 +121,8 @@ struct SlurmPlugin {
         #expect(missing.status != 0 && missing.stderr.contains("does not exist and --container-image is not set"), "\(missing)")
     }
 
-    @Test func saveExportsBeforeTheStepEnds() {
+    @Test func saveExportsBeforeTheStepEnds() throws {
+        let c = try SlurmCluster.ready()
         let saved = "\(c.shared)/saved-\(UUID().uuidString.prefix(6)).sqsh"
         let r = c.srun(["--container-image=\(busybox)", "--container-save=\(Path.basename(saved))",
                         "sh", "-c", "echo saved-marker > /marker"])
@@ -129,7 +134,8 @@ struct SlurmPlugin {
         #expect(temporaries.isEmpty, "the temporary container is removed: \(temporaries)")
     }
 
-    @Test func remapRootAndItsEnvironmentVariable() {
+    @Test func remapRootAndItsEnvironmentVariable() throws {
+        let c = try SlurmCluster.ready()
         let root = c.srun(["--container-image=\(busybox)", "--container-remap-root", "sh", "-c", "id -u; cat /proc/self/uid_map; chown 0:0 /tmp && echo chown-ok"])
         #expect(root.lines.first == "0" && root.lines.last == "chown-ok", "\(root)")
         #expect(root.lines.dropFirst().first?.split(separator: " ").map(String.init) == ["0", "\(c.h.uid)", "1"], "\(root)")
@@ -141,14 +147,16 @@ struct SlurmPlugin {
         #expect(cli.stdout == "\(c.h.uid)\n", "the command line wins: \(cli)")
     }
 
-    @Test func mountHomeOnRequest() {
+    @Test func mountHomeOnRequest() throws {
+        let c = try SlurmCluster.ready()
         let home = c.srun(["--container-image=\(busybox)", "--container-mount-home", "sh", "-c", "test -d \(c.h.home) && echo mounted"])
         #expect(home.stdout == "mounted\n", "\(home)")
         let none = c.srun(["--container-image=\(busybox)", "--no-container-mount-home", "sh", "-c", "test -d \(c.h.home) || echo absent"])
         #expect(none.stdout == "absent\n", "\(none)")
     }
 
-    @Test func oneSetupPerNodeWhateverTheNumberOfTasks() {
+    @Test func oneSetupPerNodeWhateverTheNumberOfTasks() throws {
+        let c = try SlurmCluster.ready()
         let before = c.probeNames()
         let r = c.srun(["-N1", "-n2", "--overcommit", "--container-image=\(busybox)", "sh", "-c", "echo $SLURM_PROCID $(cat /proc/1/comm 2>/dev/null | wc -l)"])
         #expect(r.status == 0 && r.lines.count == 2, "\(r)")
@@ -157,7 +165,8 @@ struct SlurmPlugin {
         #expect(runs.filter { $0 != "list" }.sorted() == ["import", "start"], "one import and one container for the node's tasks: \(runs)")
     }
 
-    @Test func writableByDefaultReadOnlyOnRequest() {
+    @Test func writableByDefaultReadOnlyOnRequest() throws {
+        let c = try SlurmCluster.ready()
         let writable = c.srun(["--container-image=\(busybox)", "sh", "-c", "touch /newfile && echo ok"])
         #expect(writable.stdout == "ok\n", "\(writable)")
         let readonly = c.srun(["--container-image=\(busybox)", "--container-readonly", "touch", "/newfile"])
@@ -166,7 +175,8 @@ struct SlurmPlugin {
         #expect(env.status != 0 && env.stderr.contains("Read-only file system"), "\(env)")
     }
 
-    @Test func environmentImageWinsContainerEnvKeepsSlurmStays() {
+    @Test func environmentImageWinsContainerEnvKeepsSlurmStays() throws {
+        let c = try SlurmCluster.ready()
         let r = c.srun(["-n2", "--container-image=\(busybox)", "sh", "-c",
                         "echo \"$SLURM_PROCID|$GREETING|$FOO|${LD_LIBRARY_PATH-unset}|$PATH\""],
                        env: ["GREETING": "from the job", "FOO": "bar", "LD_LIBRARY_PATH": "/host/lib"])
@@ -182,7 +192,8 @@ struct SlurmPlugin {
         #expect(workdir.stdout == "/etc\n", "Caisson's spelling wins over pyxis's: \(workdir)")
     }
 
-    @Test func entrypointOnlyWhenAsked() {
+    @Test func entrypointOnlyWhenAsked() throws {
+        let c = try SlurmCluster.ready()
         let image = c.sharedImage("entrypoint", customize: """
         printf '#!/bin/sh\\nexport FROM_ENTRYPOINT=yes\\necho entrypoint-output\\necho ran > /tmp/entrypoint-ran\\nexec "$@"\\n' > $R/etc/rc
         """)
@@ -196,6 +207,7 @@ struct SlurmPlugin {
     }
 
     @Test func sbatchRunsTheBatchScriptInTheContainer() throws {
+        let c = try SlurmCluster.ready()
         let out = "\(c.shared)/batch-\(UUID().uuidString.prefix(6)).out"
         let script = "\(c.shared)/batch-\(UUID().uuidString.prefix(6)).sh"
         try """
@@ -214,13 +226,15 @@ struct SlurmPlugin {
         #expect(output.contains("slurm_script ran as \(c.h.uid)"), "\(output)")
     }
 
-    @Test func sallocThenSrun() {
+    @Test func sallocThenSrun() throws {
+        let c = try SlurmCluster.ready()
         let r = c.sh("salloc -N2 srun --container-image=\(busybox) sh -c 'echo $(hostname) $GREETING'")
         #expect(r.status == 0, "\(r)")
         #expect(r.lines.sorted() == ["node1 hello from the image", "node2 hello from the image"], "\(r)")
     }
 
-    @Test func concurrentStepsImportOneImageOnce() {
+    @Test func concurrentStepsImportOneImageOnce() throws {
+        let c = try SlurmCluster.ready()
         // A fresh cache (user_paths allows CAISSON_CACHE_PATH): nine cold imports of one image at once.
         let cache = c.h.scratch("slurm-concurrent-cache")
         let r = c.sh("""
@@ -234,7 +248,8 @@ struct SlurmPlugin {
         #expect(images.count == 1, "one image in the cache: \(images)")
     }
 
-    @Test func mpiBroadcastAcrossThreeNodesOverPMIx() {
+    @Test func mpiBroadcastAcrossThreeNodesOverPMIx() throws {
+        let c = try SlurmCluster.ready()
         let r = c.srun(["-N3", "--mpi=pmix", "--container-image=\(c.image("mpi:latest"))", "mpi-bcast", "200"],
                        env: ["OMPI_MCA_mpi_yield_when_idle": "1"], timeout: 300)
         #expect(r.status == 0, "\(r)")
@@ -242,7 +257,8 @@ struct SlurmPlugin {
         #expect(!r.stderr.contains("PMIX ERROR"), "the PMIx server directory is reachable in the container: \(r)")
     }
 
-    @Test func failedSetupFailsTheStepAndNeverRunsOutside() {
+    @Test func failedSetupFailsTheStepAndNeverRunsOutside() throws {
+        let c = try SlurmCluster.ready()
         let marker = "\(c.shared)/ran-outside-\(UUID().uuidString.prefix(6))"
         let r = c.srun(["-N2", "--container-image=\(c.image("doesnotexist:latest"))", "touch", marker])
         #expect(r.status != 0, "\(r)")
@@ -252,7 +268,8 @@ struct SlurmPlugin {
         #expect(bad.status != 0 && bad.stderr.contains("not a valid container name"), "\(bad)")
     }
 
-    @Test func caissonRunsAsTheUserWithGroupsNoInheritedDescriptorsAndASanitisedEnvironment() {
+    @Test func caissonRunsAsTheUserWithGroupsNoInheritedDescriptorsAndASanitisedEnvironment() throws {
+        let c = try SlurmCluster.ready()
         let before = c.probeNames()
         let r = c.srun(["-N3", "--container-image=\(busybox)", "true"],
                        env: ["LD_LIBRARY_PATH": "/tmp/evil", "CAISSON_SYSCONF_PATH": "/nonexistent", "CAISSON_DATA_PATH": "/tmp/evil-data",
