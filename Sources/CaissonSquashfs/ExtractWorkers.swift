@@ -4,37 +4,58 @@ import Synchronization
 import Glibc
 #endif
 
-/// A regular file created by the walk whose contents the workers write: its descriptor and
-/// inode (block sizes) are owned here and released when the last chunk lets go of the task.
+/// A regular file the walk read: where to create it, its inode (block sizes), and once
+/// created its descriptor, all released when the last chunk lets go of the task.
 final class FileTask: @unchecked Sendable {
-    let fd: Int32
+    /// Set by the worker that creates the file (by the walk for a file in several chunks).
+    var fd: Int32 = -1
+    let directory: DirectoryHandle
+    /// NUL-terminated name in `directory`.
+    let name: [CChar]
+    let parentPath: String
     let inode: UnsafeMutablePointer<sqfs_inode_generic_t>
-    /// The path in the image, for messages.
-    let path: String
     let size: UInt64
     let mode: mode_t
     let time: UInt32
     /// Some blocks are holes: the size is set explicitly at the end (a trailing hole).
     let sparse: Bool
+    /// The mode can be given at creation: the umask keeps all its bits, and it has no setuid or
+    /// setgid bit (which writing as a non-root user would clear). Saves an fchmod per file.
+    let modeAtCreation: Bool
     private let queue: ExtractQueue
     private let pending = Atomic<Int>(0)
 
-    init(fd: Int32, inode: UnsafeMutablePointer<sqfs_inode_generic_t>, path: String, size: UInt64,
-         mode: mode_t, time: UInt32, sparse: Bool, queue: ExtractQueue) {
-        self.fd = fd
+    init(directory: DirectoryHandle, name: [CChar], parentPath: String, inode: UnsafeMutablePointer<sqfs_inode_generic_t>,
+         size: UInt64, mode: mode_t, time: UInt32, sparse: Bool, modeAtCreation: Bool, queue: ExtractQueue) {
+        self.directory = directory
+        self.name = name
+        self.parentPath = parentPath
         self.inode = inode
-        self.path = path
         self.size = size
         self.mode = mode
         self.time = time
         self.sparse = sparse
+        self.modeAtCreation = modeAtCreation
         self.queue = queue
     }
 
     deinit {
-        Glibc.close(fd)
+        if fd >= 0 { Glibc.close(fd) }
         sqfs_free(inode)
         queue.releaseFile()
+    }
+
+    /// The path in the image, for messages.
+    var path: String { parentPath + "/" + name.dropLast().withUnsafeBytes { printable($0) } }
+
+    /// Creates the file: never over an existing name, never through a symlink.
+    func create() throws(SquashfsError) {
+        let fd = name.withUnsafeBufferPointer {
+            openat(directory.fd, $0.baseAddress!, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                   modeAtCreation ? mode : 0o600)
+        }
+        if fd < 0 { throw systemFailure("creating \(path)", errno) }
+        self.fd = fd
     }
 
     func setPending(_ chunks: Int) { pending.store(chunks, ordering: .releasing) }
@@ -50,9 +71,12 @@ final class FileTask: @unchecked Sendable {
         if sparse && ftruncate(fd, off_t(size)) != 0 {
             throw systemFailure("setting the size of \(path)", errno)
         }
-        if fchmod(fd, mode) != 0 { throw systemFailure("setting permissions of \(path)", errno) }
+        if !modeAtCreation && fchmod(fd, mode) != 0 { throw systemFailure("setting permissions of \(path)", errno) }
         var times = [timespec(tv_sec: Int(time), tv_nsec: 0), timespec(tv_sec: Int(time), tv_nsec: 0)]
         if futimens(fd, &times) != 0 { throw systemFailure("setting the time of \(path)", errno) }
+        // Closed now rather than when the batch holding the task is dropped.
+        Glibc.close(fd)
+        fd = -1
     }
 }
 
@@ -67,7 +91,8 @@ struct FileChunk: @unchecked Sendable {
 }
 
 /// Batches of chunks from the walk to the workers, the first failure, and the count of files
-/// open (the walk waits above a limit; a file is closed when its task goes away).
+/// handed to the workers and not done yet (the walk waits above a limit; a file counts until
+/// its task goes away).
 final class ExtractQueue: @unchecked Sendable {
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -155,7 +180,7 @@ final class ExtractQueue: @unchecked Sendable {
         _ = leftover
     }
 
-    /// Counts a file opened if that stays within the limit.
+    /// Counts a file handed over if that stays within the limit.
     func tryAcquireFile() -> Bool {
         locked {
             if openFiles >= openFileLimit { return false }
@@ -164,7 +189,7 @@ final class ExtractQueue: @unchecked Sendable {
         }
     }
 
-    /// Waits until a file may be opened and counts it; false after a failure.
+    /// Waits until a file may be handed over and counts it; false after a failure.
     func acquireFile() -> Bool {
         locked {
             while openFiles >= openFileLimit {
@@ -249,6 +274,7 @@ final class ExtractWorker: @unchecked Sendable {
         while let batch = queue.pop() {
             for chunk in batch {
                 do {
+                    if chunk.task.fd < 0 { try chunk.task.create() }
                     try write(chunk)
                     if chunk.task.chunkDone() { try chunk.task.finish() }
                 } catch {

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// What is created:
 /// - directories, regular files, symbolic links (the target verbatim, never followed), fifos,
-///   and hard links (several entries naming one inode) as `linkat` within the tree;
+///   and hard links (several entries naming one inode) as `linkat` within the tree, made once
+///   every file exists;
 /// - the exact permission bits, setuid, setgid and sticky included (the files belong to the
 ///   user who unpacks, so that is harmless), and every modification time (the access time is
 ///   set to it too). Directories are created 0700 and get their own mode and time at the end,
@@ -60,8 +61,9 @@ public struct SquashfsExtractor {
     }
 
     /// Unpacks the image into `destination`, an existing (normally empty) directory, which gets
-    /// the mode and time of the image's root. `jobs` threads decompress and write file
-    /// contents while the calling thread reads the directory tree and creates the entries.
+    /// the mode and time of the image's root. The calling thread reads the directory tree and
+    /// creates directories, symlinks and fifos; `jobs` threads create the regular files,
+    /// decompress and write their contents. `warn` is called on the calling thread.
     @discardableResult
     public func extract(into destination: String, jobs: Int = SquashfsOptions.availableCPUs,
                         warn: (String) -> Void = { _ in }) throws(SquashfsError) -> Summary {
@@ -85,7 +87,9 @@ private struct DirectoryRecord {
     var nextSibling: Int32 = -1
 }
 
-/// What an inode reference already seen in the walk became.
+/// What an inode reference already seen in the walk became. Directories are all recorded (a
+/// directory listed twice is an error: a loop); other inodes only when their link count says
+/// there are more names to come.
 private enum Seen {
     case directory
     /// A device node or socket left out: later names for it are left out too.
@@ -94,12 +98,29 @@ private enum Seen {
     case entry(directory: Int32, name: [CChar])
 }
 
+/// A hard link to make once every file exists (the first name of a regular file is created by
+/// a worker, at some point after the walk read it).
+private struct PendingLink {
+    let sourceDirectory: Int32
+    let sourceName: [CChar]
+    let directory: Int32
+    let name: [CChar]
+}
+
 /// A directory being read by the walk.
 private struct Frame {
     let directory: Int32
-    let fd: Int32
+    let handle: DirectoryHandle
     var state: sqfs_readdir_state_t
     let path: String
+}
+
+/// An open directory of the tree being created, closed when the walk and the last file task in
+/// it are done with it.
+final class DirectoryHandle: @unchecked Sendable {
+    let fd: Int32
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
 }
 
 final class Extraction {
@@ -109,15 +130,20 @@ final class Extraction {
     private let imagePath: String
     private let destination: String
     private let blockSize: Int
-    private let rootFd: Int32
+    private let root: DirectoryHandle
 
     private var decompressor: UnsafeMutablePointer<sqfs_compressor_t>?
-    private var inodeReader: OpaquePointer?
-    private var directoryReader: OpaquePointer?
+    /// Metadata readers, one pair per directory level: each keeps its last metadata block
+    /// decompressed, so that going back to a parent's listing and inodes after a subdirectory
+    /// does not decompress their blocks again.
+    private var inodeReaders: [OpaquePointer] = []
+    private var directoryReaders: [OpaquePointer] = []
+    private var directoryTableEnd: UInt64 = 0
     private var fragments: [FragmentLocation] = []
 
     private var directories: [DirectoryRecord] = []
     private var seen: [UInt64: Seen] = [:]
+    private var links: [PendingLink] = []
     private var stack: [Frame] = []
     private var summary = SquashfsExtractor.Summary()
 
@@ -127,8 +153,13 @@ final class Extraction {
     private static let batchFiles = 48
     private static let batchBytes: UInt64 = 4 << 20
     private static let chunkBytes = 8 << 20
-    /// Regular files open at once (created, contents not yet written): the walk waits above this.
-    static let openFileLimit = 384
+    /// Files handed to the workers and not finished yet (each may hold a descriptor, and its
+    /// directory's): the walk waits above this. With the walk's own directory descriptors (at
+    /// most `maxDepth`) this stays well below the usual limit of 1024 descriptors.
+    static let openFileLimit = 256
+
+    /// The process's umask (from /proc/self/status: umask() cannot read it without setting it).
+    private let umask: mode_t? = Extraction.currentUmask()
 
     private var queue: ExtractQueue?
     private var batch: [FileChunk] = []
@@ -147,14 +178,11 @@ final class Extraction {
             throw SquashfsError(step: "opening destination \(destination)", code: SQFS_ERROR_IO.rawValue,
                                 systemErrno: errno, detail: "not a directory one can open")
         }
-        rootFd = fd
+        root = DirectoryHandle(fd)
     }
 
     deinit {
-        for frame in stack where frame.fd != rootFd { Glibc.close(frame.fd) }
-        Glibc.close(rootFd)
-        if let directoryReader { sqfs_destroy(UnsafeMutableRawPointer(directoryReader)) }
-        if let inodeReader { sqfs_destroy(UnsafeMutableRawPointer(inodeReader)) }
+        for reader in inodeReaders + directoryReaders { sqfs_destroy(UnsafeMutableRawPointer(reader)) }
         if let decompressor { sqfs_destroy(decompressor) }
     }
 
@@ -184,7 +212,9 @@ final class Extraction {
         // What the workers never got to (after a failure) is closed and freed here.
         queue.drain()
         batch.removeAll()
+        stack.removeAll()
         if let error = queue.failure ?? failure { throw error }
+        try makeLinks()
         try finishDirectories()
         summary.directories = directories.count - 1
         return summary
@@ -196,19 +226,12 @@ final class Extraction {
         let decompressor = try header.makeDecompressor()
         self.decompressor = decompressor
         let file = header.image.file
-        guard let inodes = sqfs_meta_reader_create(file, decompressor, superBlock.inode_table_start,
-                                                   superBlock.directory_table_start) else {
-            throw SquashfsError(step: "creating inode table reader", code: SQFS_ERROR_ALLOC.rawValue)
-        }
-        inodeReader = inodes
         // The directory table ends where the next table starts (as libsquashfs's dir reader has it).
         var limit = superBlock.id_table_start
         if superBlock.fragment_table_start < limit { limit = superBlock.fragment_table_start }
         if superBlock.export_table_start < limit { limit = superBlock.export_table_start }
-        guard let listing = sqfs_meta_reader_create(file, decompressor, superBlock.directory_table_start, limit) else {
-            throw SquashfsError(step: "creating directory table reader", code: SQFS_ERROR_ALLOC.rawValue)
-        }
-        directoryReader = listing
+        directoryTableEnd = limit
+        try addReaders()
 
         guard let table = sqfs_frag_table_create(0) else {
             throw SquashfsError(step: "creating fragment table", code: SQFS_ERROR_ALLOC.rawValue)
@@ -226,9 +249,23 @@ final class Extraction {
         }
     }
 
-    private func readInode(_ reference: UInt64, _ path: @autoclosure () -> String) throws(SquashfsError) -> UnsafeMutablePointer<sqfs_inode_generic_t> {
+    /// A metadata reader pair for one more directory level.
+    private func addReaders() throws(SquashfsError) {
+        let file = header.image.file
+        guard let inodes = sqfs_meta_reader_create(file, decompressor, superBlock.inode_table_start,
+                                                   superBlock.directory_table_start) else {
+            throw SquashfsError(step: "creating inode table reader", code: SQFS_ERROR_ALLOC.rawValue)
+        }
+        inodeReaders.append(inodes)
+        guard let listing = sqfs_meta_reader_create(file, decompressor, superBlock.directory_table_start, directoryTableEnd) else {
+            throw SquashfsError(step: "creating directory table reader", code: SQFS_ERROR_ALLOC.rawValue)
+        }
+        directoryReaders.append(listing)
+    }
+
+    private func readInode(_ reference: UInt64, level: Int, _ path: @autoclosure () -> String) throws(SquashfsError) -> UnsafeMutablePointer<sqfs_inode_generic_t> {
         var inode: UnsafeMutablePointer<sqfs_inode_generic_t>?
-        let rc = sqfs_meta_reader_read_inode(inodeReader, &superBlock, reference >> 16, Int(reference & 0xFFFF), &inode)
+        let rc = sqfs_meta_reader_read_inode(inodeReaders[level], &superBlock, reference >> 16, Int(reference & 0xFFFF), &inode)
         guard rc == 0, let inode else {
             throw SquashfsError(step: "reading inode of \(path())", code: rc == 0 ? SQFS_ERROR_CORRUPTED.rawValue : rc)
         }
@@ -237,31 +274,30 @@ final class Extraction {
 
     // MARK: The walk
 
-    /// Reads the directory tree depth first, creating each entry as it is read; regular files'
-    /// contents go to the workers.
+    /// Reads the directory tree depth first, creating directories, symlinks and fifos as they
+    /// are read; regular files go to the workers, which create them and write their contents.
     private func walk(warn: (String) -> Void) throws(SquashfsError) {
         let rootReference = superBlock.root_inode_ref
-        let root = try readInode(rootReference, "/")
-        defer { sqfs_free(root) }
-        guard isDirectory(root) else {
+        let rootInode = try readInode(rootReference, level: 0, "/")
+        defer { sqfs_free(rootInode) }
+        guard isDirectory(rootInode) else {
             throw SquashfsError(step: "reading root inode", code: SQFS_ERROR_NOT_DIR.rawValue)
         }
-        directories.append(DirectoryRecord(parent: -1, depth: 0, name: [0], mode: permissions(root),
-                                           time: root.pointee.base.mod_time))
+        directories.append(DirectoryRecord(parent: -1, depth: 0, name: [0], mode: permissions(rootInode),
+                                           time: rootInode.pointee.base.mod_time))
         seen[rootReference] = .directory
         var state = sqfs_readdir_state_t()
-        try check("reading directory /") { sqfs_readdir_state_init(&state, &superBlock, root) }
-        stack.append(Frame(directory: 0, fd: rootFd, state: state, path: ""))
+        try check("reading directory /") { sqfs_readdir_state_init(&state, &superBlock, rootInode) }
+        stack.append(Frame(directory: 0, handle: root, state: state, path: ""))
 
         while !stack.isEmpty {
             let top = stack.count - 1
             var entry: UnsafeMutablePointer<sqfs_dir_entry_t>?
             var number: UInt32 = 0
             var reference: UInt64 = 0
-            let rc = sqfs_meta_reader_readdir(directoryReader, &stack[top].state, &entry, &number, &reference)
+            let rc = sqfs_meta_reader_readdir(directoryReaders[top], &stack[top].state, &entry, &number, &reference)
             if rc > 0 {
-                let frame = stack.removeLast()
-                if frame.fd != rootFd { Glibc.close(frame.fd) }
+                stack.removeLast()
                 continue
             }
             guard rc == 0, let entry else {
@@ -276,114 +312,113 @@ final class Extraction {
     private func create(_ entry: UnsafeMutablePointer<sqfs_dir_entry_t>, reference: UInt64, in top: Int,
                         warn: (String) -> Void) throws(SquashfsError) {
         let frame = stack[top]
+        let fd = frame.handle.fd
         let length = Int(entry.pointee.size) + 1
         let namePointer = (UnsafeMutableRawPointer(entry) + MemoryLayout<sqfs_dir_entry_t>.size)
             .assumingMemoryBound(to: CChar.self)
         let nameBytes = UnsafeRawBufferPointer(start: namePointer, count: length)
-        let path = frame.path + "/" + printable(nameBytes)
+        // Spelled out only for messages (and once per directory).
+        func path() -> String { frame.path + "/" + printable(nameBytes) }
         if let problem = Self.nameProblem(nameBytes) {
             throw SquashfsError(step: "reading directory \(displayPath(frame.path))", code: SQFS_ERROR_CORRUPTED.rawValue,
-                                detail: "invalid entry name \(path): \(problem)")
+                                detail: "invalid entry name \(path()): \(problem)")
         }
         // The entry's bytes are followed by a NUL (libsquashfs allocates one more), so the name
         // is a C string of exactly `length` bytes once the checks above passed.
+        func name() -> [CChar] { Array(UnsafeBufferPointer(start: namePointer, count: length + 1)) }
 
         if let earlier = seen[reference] {
             switch earlier {
             case .directory:
                 throw SquashfsError(step: "reading directory \(displayPath(frame.path))", code: SQFS_ERROR_LINK_LOOP.rawValue,
-                                    detail: "\(path) refers to a directory listed elsewhere (a loop or a directory hard link)")
+                                    detail: "\(path()) refers to a directory listed elsewhere (a loop or a directory hard link)")
             case .skipped:
                 summary.skipped += 1
-                warn("skipping \(path): a hard link to a device node or socket, which are not extracted")
-            case .entry(let directory, let name):
-                let source = try directoryDescriptor(directory)
-                defer { if source.owned { Glibc.close(source.fd) } }
-                if linkat(source.fd, name, frame.fd, namePointer, 0) != 0 {
-                    throw systemFailure("creating hard link \(path)", errno)
-                }
+                warn("skipping \(path()): a hard link to a device node or socket, which are not extracted")
+            case .entry(let directory, let source):
+                links.append(PendingLink(sourceDirectory: directory, sourceName: source, directory: frame.directory, name: name()))
                 summary.hardLinks += 1
             }
             return
         }
 
-        let inode = try readInode(reference, path)
+        let inode = try readInode(reference, level: top, path())
         var handedOff = false
         defer { if !handedOff { sqfs_free(inode) } }
         let mode = permissions(inode)
         let time = inode.pointee.base.mod_time
-        let name = Array(UnsafeBufferPointer(start: namePointer, count: length + 1))
+        let type = UInt32(inode.pointee.base.type)
+        if linkCount(inode) > 1 {
+            let isSkipped = [SQFS_INODE_BDEV, SQFS_INODE_EXT_BDEV, SQFS_INODE_CDEV, SQFS_INODE_EXT_CDEV,
+                             SQFS_INODE_SOCKET, SQFS_INODE_EXT_SOCKET].contains { $0.rawValue == type }
+            if !isDirectory(inode) { seen[reference] = isSkipped ? .skipped : .entry(directory: frame.directory, name: name()) }
+        }
 
-        switch UInt32(inode.pointee.base.type) {
+        switch type {
         case SQFS_INODE_DIR.rawValue, SQFS_INODE_EXT_DIR.rawValue:
             seen[reference] = .directory
             let depth = Int(directories[Int(frame.directory)].depth) + 1
             if depth > SquashfsExtractor.maxDepth {
-                throw .invalid("creating \(path)", "directories nest deeper than \(SquashfsExtractor.maxDepth) levels")
+                throw .invalid("creating \(path())", "directories nest deeper than \(SquashfsExtractor.maxDepth) levels")
             }
-            if mkdirat(frame.fd, namePointer, 0o700) != 0 { throw systemFailure("creating directory \(path)", errno) }
-            let fd = openat(frame.fd, namePointer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            if fd < 0 { throw systemFailure("opening directory \(path)", errno) }
+            if mkdirat(fd, namePointer, 0o700) != 0 { throw systemFailure("creating directory \(path())", errno) }
+            let child = openat(fd, namePointer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if child < 0 { throw systemFailure("opening directory \(path())", errno) }
+            let handle = DirectoryHandle(child)
             var state = sqfs_readdir_state_t()
             let rc = sqfs_readdir_state_init(&state, &superBlock, inode)
-            if rc != 0 {
-                Glibc.close(fd)
-                throw SquashfsError(step: "reading directory \(path)", code: rc)
-            }
+            if rc != 0 { throw SquashfsError(step: "reading directory \(path())", code: rc) }
             let index = Int32(directories.count)
-            var record = DirectoryRecord(parent: frame.directory, depth: Int32(depth), name: name, mode: mode, time: time)
+            var record = DirectoryRecord(parent: frame.directory, depth: Int32(depth), name: name(), mode: mode, time: time)
             record.nextSibling = directories[Int(frame.directory)].firstChild
             directories[Int(frame.directory)].firstChild = index
             directories.append(record)
-            stack.append(Frame(directory: index, fd: fd, state: state, path: path))
+            stack.append(Frame(directory: index, handle: handle, state: state, path: path()))
+            if stack.count > directoryReaders.count { try addReaders() }
 
         case SQFS_INODE_FILE.rawValue, SQFS_INODE_EXT_FILE.rawValue:
-            seen[reference] = .entry(directory: frame.directory, name: name)
-            let layout = try fileLayout(inode, path)
-            let fd = try openFileSlot { openat(frame.fd, namePointer, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-            if fd < 0 { throw systemFailure("creating \(path)", errno) }
+            let layout = try fileLayout(inode, path())
+            try acquireFileSlot()
             summary.files += 1
             summary.bytes &+= layout.size
             handedOff = true
-            let task = FileTask(fd: fd, inode: inode, path: path, size: layout.size, mode: mode, time: time,
-                                sparse: layout.sparse, queue: queue!)
+            let task = FileTask(directory: frame.handle, name: name(), parentPath: frame.path, inode: inode,
+                                size: layout.size, mode: mode, time: time, sparse: layout.sparse,
+                                modeAtCreation: umask.map { mode & 0o6000 == 0 && mode & $0 == 0 } ?? false,
+                                queue: queue!)
             try schedule(task, layout)
 
         case SQFS_INODE_SLINK.rawValue, SQFS_INODE_EXT_SLINK.rawValue:
-            seen[reference] = .entry(directory: frame.directory, name: name)
-            let target = try symlinkTarget(inode, path)
-            if symlinkat(target, frame.fd, namePointer) != 0 { throw systemFailure("creating symlink \(path)", errno) }
-            try setTime(frame.fd, namePointer, time, path)
+            let target = try symlinkTarget(inode, path())
+            if symlinkat(target, fd, namePointer) != 0 { throw systemFailure("creating symlink \(path())", errno) }
+            try setTime(fd, namePointer, time, path())
             summary.symlinks += 1
 
         case SQFS_INODE_FIFO.rawValue, SQFS_INODE_EXT_FIFO.rawValue:
-            seen[reference] = .entry(directory: frame.directory, name: name)
-            if mkfifoat(frame.fd, namePointer, 0o600) != 0 { throw systemFailure("creating fifo \(path)", errno) }
+            if mkfifoat(fd, namePointer, 0o600) != 0 { throw systemFailure("creating fifo \(path())", errno) }
             // Exactly the image's bits (mkfifoat's are filtered by the umask). fchmodat cannot
             // refuse to follow a symlink everywhere; the name was just created as a fifo in a
-            // directory only this walk writes to.
-            if fchmodat(frame.fd, namePointer, mode, AT_SYMLINK_NOFOLLOW) != 0 {
-                guard errno == ENOTSUP || errno == EOPNOTSUPP, fchmodat(frame.fd, namePointer, mode, 0) == 0 else {
-                    throw systemFailure("setting permissions of \(path)", errno)
+            // directory only this extraction writes to.
+            if fchmodat(fd, namePointer, mode, AT_SYMLINK_NOFOLLOW) != 0 {
+                guard errno == ENOTSUP || errno == EOPNOTSUPP, fchmodat(fd, namePointer, mode, 0) == 0 else {
+                    throw systemFailure("setting permissions of \(path())", errno)
                 }
             }
-            try setTime(frame.fd, namePointer, time, path)
+            try setTime(fd, namePointer, time, path())
             summary.fifos += 1
 
         case SQFS_INODE_BDEV.rawValue, SQFS_INODE_EXT_BDEV.rawValue,
              SQFS_INODE_CDEV.rawValue, SQFS_INODE_EXT_CDEV.rawValue:
-            seen[reference] = .skipped
             summary.skipped += 1
-            let kind = UInt32(inode.pointee.base.type) % 7 == SQFS_INODE_BDEV.rawValue ? "block" : "character"
-            warn("skipping \(kind) device \(path): an unprivileged user cannot create device nodes")
+            let kind = type == SQFS_INODE_BDEV.rawValue || type == SQFS_INODE_EXT_BDEV.rawValue ? "block" : "character"
+            warn("skipping \(kind) device \(path()): an unprivileged user cannot create device nodes")
 
         case SQFS_INODE_SOCKET.rawValue, SQFS_INODE_EXT_SOCKET.rawValue:
-            seen[reference] = .skipped
             summary.skipped += 1
-            warn("skipping socket \(path): a socket is only meaningful to the process that bound it")
+            warn("skipping socket \(path()): a socket is only meaningful to the process that bound it")
 
         default:
-            throw SquashfsError(step: "reading inode of \(path)", code: SQFS_ERROR_CORRUPTED.rawValue,
+            throw SquashfsError(step: "reading inode of \(path())", code: SQFS_ERROR_CORRUPTED.rawValue,
                                 detail: "unknown inode type \(inode.pointee.base.type)")
         }
     }
@@ -458,13 +493,11 @@ final class Extraction {
 
     /// Splits a file into chunks (large files) and adds them to the current batch.
     private func schedule(_ task: FileTask, _ layout: FileLayout) throws(SquashfsError) {
-        if layout.size == 0 {
-            try task.finish()
-            return
-        }
         let blocksPerChunk = max(1, Self.chunkBytes / blockSize)
         let chunkCount = max(1, (layout.blocks + blocksPerChunk - 1) / blocksPerChunk)
         task.setPending(chunkCount)
+        // Workers create the files they write; one written by several is created here first.
+        if chunkCount > 1 { try task.create() }
         let sizes = blockSizes(task.inode)
         var location = layout.blocksStart
         var first = 0
@@ -473,7 +506,7 @@ final class Extraction {
             let isLast = chunk == chunkCount - 1
             let fragment = isLast ? layout.fragment : nil
             // A full batch goes to the workers when the fragment block changes, so that the
-            // files sharing one stay together (each worker keeps its last one decompressed).
+            // files sharing one stay together.
             if batch.count >= Self.batchFiles || batchSize >= Self.batchBytes,
                fragment == nil || fragment?.index != lastFragment {
                 try flushBatch()
@@ -500,21 +533,14 @@ final class Extraction {
         }
     }
 
-    /// Creates a file once fewer than `openFileLimit` are open (handing the current batch to
-    /// the workers first, so that they can close some).
-    private func openFileSlot(_ open: () -> Int32) throws(SquashfsError) -> Int32 {
-        guard let queue else { return -1 }
+    /// Waits until fewer than `openFileLimit` files are with the workers (handing them the
+    /// current batch first, so that they can finish some).
+    private func acquireFileSlot() throws(SquashfsError) {
+        guard let queue else { return }
         if !queue.tryAcquireFile() {
             try flushBatch()
             guard queue.acquireFile() else { throw queue.failure ?? .invalid("extracting", "the workers stopped") }
         }
-        let fd = open()
-        if fd < 0 {
-            let code = errno
-            queue.releaseFile()
-            errno = code
-        }
-        return fd
     }
 
     // MARK: Other entries
@@ -541,30 +567,49 @@ final class Extraction {
         }
     }
 
-    /// A descriptor for a directory created by the walk: the open one if it is on the walk's
-    /// stack, else opened from the nearest open ancestor, one O_NOFOLLOW step at a time.
-    private func directoryDescriptor(_ index: Int32) throws(SquashfsError) -> (fd: Int32, owned: Bool) {
+    /// A directory created by the walk, opened again from the root one O_NOFOLLOW step at a
+    /// time (only this extraction writes to the tree, so the names are still its directories).
+    private func openDirectory(_ index: Int32) throws(SquashfsError) -> DirectoryHandle {
         var chain: [Int32] = []
         var current = index
-        while true {
-            let depth = Int(directories[Int(current)].depth)
-            if depth < stack.count && stack[depth].directory == current { break }
+        while current > 0 {
             chain.append(current)
             current = directories[Int(current)].parent
         }
-        var fd = stack[Int(directories[Int(current)].depth)].fd
-        var owned = false
+        var handle = root
         for step in chain.reversed() {
             let next = directories[Int(step)].name.withUnsafeBufferPointer {
-                openat(fd, $0.baseAddress!, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                openat(handle.fd, $0.baseAddress!, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             }
-            let code = errno
-            if owned { Glibc.close(fd) }
-            if next < 0 { throw systemFailure("opening a directory for a hard link", code) }
-            fd = next
-            owned = true
+            if next < 0 { throw systemFailure("opening directory \(directoryPath(step))", errno) }
+            handle = DirectoryHandle(next)
         }
-        return (fd, owned)
+        return handle
+    }
+
+    /// The hard links, now that every first name exists.
+    private func makeLinks() throws(SquashfsError) {
+        var handles: [Int32: DirectoryHandle] = [:]
+        func handle(_ index: Int32) throws(SquashfsError) -> DirectoryHandle {
+            if let known = handles[index] { return known }
+            if handles.count >= 64 { handles.removeAll() }
+            let opened = try openDirectory(index)
+            handles[index] = opened
+            return opened
+        }
+        for link in links {
+            let source = try handle(link.sourceDirectory)
+            let target = try handle(link.directory)
+            let rc = link.sourceName.withUnsafeBufferPointer { sourceName in
+                link.name.withUnsafeBufferPointer { name in
+                    linkat(source.fd, sourceName.baseAddress!, target.fd, name.baseAddress!, 0)
+                }
+            }
+            if rc != 0 {
+                let path = directoryPath(link.directory) + "/" + link.name.dropLast().withUnsafeBytes { printable($0) }
+                throw systemFailure("creating hard link \(path)", errno)
+            }
+        }
     }
 
     // MARK: Directory modes and times
@@ -572,6 +617,7 @@ final class Extraction {
     /// Gives every directory its mode and time, children before parents (a directory's time
     /// changes while entries are created in it, and a read-only one could not be filled).
     private func finishDirectories() throws(SquashfsError) {
+        let rootFd = root.fd
         var pending: [(index: Int32, fd: Int32, child: Int32)] = [(0, rootFd, directories[0].firstChild)]
         defer { for entry in pending where entry.fd != rootFd { Glibc.close(entry.fd) } }
         while let top = pending.last {
@@ -611,6 +657,15 @@ final class Extraction {
 
     // MARK: Helpers
 
+    static func currentUmask() -> mode_t? {
+        guard let status = try? Files.read("/proc/self/status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("Umask:") {
+            let digits = line.dropFirst("Umask:".count).filter { $0 != " " && $0 != "\t" }
+            return mode_t(digits, radix: 8)
+        }
+        return nil
+    }
+
     private func displayPath(_ path: String) -> String { path.isEmpty ? "/" : path }
 
     private func check(_ step: @autoclosure () -> String, _ call: () -> Int32) throws(SquashfsError) {
@@ -636,6 +691,21 @@ func blockSizes(_ inode: UnsafeMutablePointer<sqfs_inode_generic_t>) -> UnsafeBu
 func isDirectory(_ inode: UnsafeMutablePointer<sqfs_inode_generic_t>) -> Bool {
     let type = UInt32(inode.pointee.base.type)
     return type == SQFS_INODE_DIR.rawValue || type == SQFS_INODE_EXT_DIR.rawValue
+}
+
+/// The link count an inode records (basic file inodes have none: 1).
+func linkCount(_ inode: UnsafeMutablePointer<sqfs_inode_generic_t>) -> UInt32 {
+    let data = inode.pointee.data
+    switch UInt32(inode.pointee.base.type) {
+    case SQFS_INODE_EXT_FILE.rawValue: return data.file_ext.nlink
+    case SQFS_INODE_SLINK.rawValue: return data.slink.nlink
+    case SQFS_INODE_EXT_SLINK.rawValue: return data.slink_ext.nlink
+    case SQFS_INODE_FIFO.rawValue, SQFS_INODE_SOCKET.rawValue: return data.ipc.nlink
+    case SQFS_INODE_EXT_FIFO.rawValue, SQFS_INODE_EXT_SOCKET.rawValue: return data.ipc_ext.nlink
+    case SQFS_INODE_BDEV.rawValue, SQFS_INODE_CDEV.rawValue: return data.dev.nlink
+    case SQFS_INODE_EXT_BDEV.rawValue, SQFS_INODE_EXT_CDEV.rawValue: return data.dev_ext.nlink
+    default: return 1
+    }
 }
 
 func permissions(_ inode: UnsafeMutablePointer<sqfs_inode_generic_t>) -> mode_t {

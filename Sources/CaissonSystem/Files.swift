@@ -60,16 +60,8 @@ public enum Files {
 
     /// Names in a directory, sorted, without "." and ".."; empty when it does not exist.
     public static func list(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        guard let dir = try? FileDescriptor.open(path, O_RDONLY | O_DIRECTORY) else { return [] }
+        return ((try? FileTree.entries(dir)) ?? []).sorted()
     }
 
     /// Creates a directory and its parents; existing directories are fine.

@@ -29,7 +29,7 @@ struct RootfsScannerTests {
         try write("/small", random.text(1000))
         try write("/big", random.bytes(300_000), mode: 0o755)
         try write("/setuid", random.text(100), mode: 0o4750)
-        try write("/odd-bits", random.text(10), mode: 0o3001)
+        try write("/odd-bits", random.text(10), mode: 0o3401)   // (readable by its owner: scanned as any user)
         // A file with holes (and a trailing one).
         let sparse = try FileDescriptor.open(root + "/sparse", O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
         try sparse.write(random.bytes(5000))

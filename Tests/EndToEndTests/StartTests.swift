@@ -101,7 +101,7 @@ import Testing
     @Test func missingRootfsIsAClearError() {
         let r = h.caisson(["start", "/nonexistent/rootfs", "true"])
         #expect(r.status == 125)
-        #expect(r.stderr.contains("rootfs") && r.stderr.contains("No such file or directory"), "\(r)")
+        #expect(r.stderr.contains("caisson: start: rootfs: /nonexistent/rootfs: no such image, container or directory; check the path"), "\(r)")
     }
 
     @Test func noProcessOrMountIsLeftBehind() {
