@@ -20,7 +20,12 @@ CAISSON_NO_MAN=1 PREFIX="$out/prefix" scripts/install.sh
 caisson="$out/prefix/bin/caisson"
 chmod -R a+rX "$out"
 
-run() { printf '\n$ %s\n' "$*"; as_test_user "$@"; }
+# as_test_user starts from an empty environment: pass on the settings this demo makes.
+run() {
+    printf '\n$ %s\n' "$*"
+    as_test_user env ${CAISSON_INSECURE_REGISTRIES:+CAISSON_INSECURE_REGISTRIES=$CAISSON_INSECURE_REGISTRIES} \
+        ${CAISSON_DATA_PATH:+CAISSON_DATA_PATH=$CAISSON_DATA_PATH} "$@"
+}
 run "$caisson" version
 run "$caisson" check
 
