@@ -21,28 +21,14 @@ final class ImageFile {
 
     private let descriptor: FileDescriptor
     private let state = Mutex(State())
-    /// Our `sqfs_file_t`, followed by an unretained pointer back to this object.
+    /// Our `sqfs_file_t` (see SquashfsFileBridge).
     let file: UnsafeMutablePointer<sqfs_file_t>
-    private let allocation: UnsafeMutableRawPointer
-
-    private static let contextOffset: Int = {
-        let stride = MemoryLayout<sqfs_file_t>.stride
-        let alignment = MemoryLayout<UnsafeRawPointer>.alignment
-        return (stride + alignment - 1) / alignment * alignment
-    }()
 
     /// Creates (or truncates) the image file, readable and writable (libsquashfs reads blocks
     /// back to verify deduplication).
     init(path: String) throws(SystemError) {
         descriptor = try FileDescriptor.open(path, O_RDWR | O_CREAT | O_TRUNC, mode: 0o644)
-        allocation = UnsafeMutableRawPointer.allocate(
-            byteCount: Self.contextOffset + MemoryLayout<UnsafeRawPointer>.size,
-            alignment: max(MemoryLayout<sqfs_file_t>.alignment, MemoryLayout<UnsafeRawPointer>.alignment))
-        file = allocation.bindMemory(to: sqfs_file_t.self, capacity: 1)
         var object = sqfs_file_t()
-        // The writer owns this object; libsquashfs never destroys a file it was handed.
-        object.base.destroy = { _ in }
-        object.base.copy = nil
         object.read_at = { file, offset, buffer, size in
             ImageFile.context(file).readAt(offset, buffer, size)
         }
@@ -50,24 +36,19 @@ final class ImageFile {
             ImageFile.context(file).writeAt(offset, buffer, size)
         }
         object.get_size = { file in
-            ImageFile.context(UnsafeMutablePointer(mutating: file)).size
+            ImageFile.context(file).size
         }
         object.truncate = { file, size in
             ImageFile.context(file).truncate(size)
         }
-        file.initialize(to: object)
-        (allocation + Self.contextOffset).storeBytes(
-            of: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()), as: UnsafeRawPointer.self)
+        file = SquashfsFileBridge.allocate(object)
+        SquashfsFileBridge.attach(self, to: file)
     }
 
-    deinit {
-        file.deinitialize(count: 1)
-        allocation.deallocate()
-    }
+    deinit { SquashfsFileBridge.release(file) }
 
-    private static func context(_ file: UnsafeMutablePointer<sqfs_file_t>?) -> ImageFile {
-        let raw = UnsafeRawPointer(file!) + contextOffset
-        return Unmanaged<ImageFile>.fromOpaque(raw.load(as: UnsafeRawPointer.self)).takeUnretainedValue()
+    private static func context(_ file: UnsafePointer<sqfs_file_t>?) -> ImageFile {
+        SquashfsFileBridge.owner(of: file, as: ImageFile.self)
     }
 
     var rawDescriptor: Int32 { descriptor.rawValue }

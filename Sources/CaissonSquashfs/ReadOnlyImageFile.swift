@@ -17,14 +17,8 @@ final class ReadOnlyImageFile: @unchecked Sendable {
     let offset: UInt64
     /// Bytes from `offset` to the end of the file.
     let size: UInt64
+    /// Our `sqfs_file_t` (see SquashfsFileBridge).
     let file: UnsafeMutablePointer<sqfs_file_t>
-    private let allocation: UnsafeMutableRawPointer
-
-    private static let contextOffset: Int = {
-        let stride = MemoryLayout<sqfs_file_t>.stride
-        let alignment = MemoryLayout<UnsafeRawPointer>.alignment
-        return (stride + alignment - 1) / alignment * alignment
-    }()
 
     init(path: String, offset: UInt64) throws(SquashfsError) {
         let descriptor: FileDescriptor
@@ -49,35 +43,23 @@ final class ReadOnlyImageFile: @unchecked Sendable {
         self.descriptor = descriptor
         self.offset = offset
         self.size = fileSize - offset
-        allocation = UnsafeMutableRawPointer.allocate(
-            byteCount: Self.contextOffset + MemoryLayout<UnsafeRawPointer>.size,
-            alignment: max(MemoryLayout<sqfs_file_t>.alignment, MemoryLayout<UnsafeRawPointer>.alignment))
-        file = allocation.bindMemory(to: sqfs_file_t.self, capacity: 1)
         var object = sqfs_file_t()
-        // This object owns the sqfs_file_t; libsquashfs never destroys a file it was handed.
-        object.base.destroy = { _ in }
-        object.base.copy = nil
         object.read_at = { file, position, buffer, count in
             ReadOnlyImageFile.context(file).read(at: position, into: buffer, count: count)
         }
         object.write_at = { _, _, _, _ in SQFS_ERROR_UNSUPPORTED.rawValue }
         object.get_size = { file in
-            ReadOnlyImageFile.context(UnsafeMutablePointer(mutating: file)).size
+            ReadOnlyImageFile.context(file).size
         }
         object.truncate = { _, _ in SQFS_ERROR_UNSUPPORTED.rawValue }
-        file.initialize(to: object)
-        (allocation + Self.contextOffset).storeBytes(
-            of: UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque()), as: UnsafeRawPointer.self)
+        file = SquashfsFileBridge.allocate(object)
+        SquashfsFileBridge.attach(self, to: file)
     }
 
-    deinit {
-        file.deinitialize(count: 1)
-        allocation.deallocate()
-    }
+    deinit { SquashfsFileBridge.release(file) }
 
-    private static func context(_ file: UnsafeMutablePointer<sqfs_file_t>?) -> ReadOnlyImageFile {
-        let raw = UnsafeRawPointer(file!) + contextOffset
-        return Unmanaged<ReadOnlyImageFile>.fromOpaque(raw.load(as: UnsafeRawPointer.self)).takeUnretainedValue()
+    private static func context(_ file: UnsafePointer<sqfs_file_t>?) -> ReadOnlyImageFile {
+        SquashfsFileBridge.owner(of: file, as: ReadOnlyImageFile.self)
     }
 
     /// Reads exactly `count` bytes at `position` of the image: 0, or a libsquashfs error code
