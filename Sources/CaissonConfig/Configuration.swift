@@ -146,10 +146,7 @@ public struct Configuration: Sendable {
 
     /// /etc/caisson for a system install; PREFIX/etc/caisson when the binary lives in PREFIX/bin.
     public static func defaultSysconfPath() -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard n > 0 else { return "/etc/caisson" }
-        let exe = String(nulTerminated: buffer)
+        guard let exe = Files.readLink("/proc/self/exe") else { return "/etc/caisson" }
         let prefix = Path.parent(Path.parent(exe))
         if prefix == "/usr" || prefix == "/" { return "/etc/caisson" }
         let candidate = "\(prefix)/etc/caisson"

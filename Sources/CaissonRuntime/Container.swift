@@ -467,6 +467,12 @@ public struct Container {
         var none = sigset_t()
         sigemptyset(&none)
         sigprocmask(SIG_SETMASK, &none, nil)
+        try denyNewPrivileges(fakeroot: fakeroot)
+    }
+
+    /// no_new_privs, then the fakeroot filter of `--root` (an unprivileged process may install a
+    /// seccomp filter only under no_new_privs). Also what a process joining a container uses.
+    static func denyNewPrivileges(fakeroot: Bool) throws(StartError) {
         if caisson_set_no_new_privs() != 0 { throw StartError(.seccomp, SystemError("prctl(PR_SET_NO_NEW_PRIVS)")) }
         if fakeroot {
             do { try FakerootFilter.install() } catch {

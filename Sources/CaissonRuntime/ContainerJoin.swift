@@ -109,10 +109,7 @@ public struct ContainerJoin {
 
     /// The fakeroot filter of a `--root` container, for a process that joined it (sets no_new_privs).
     public static func installFakeroot() throws(StartError) {
-        if caisson_set_no_new_privs() != 0 { throw StartError(.seccomp, SystemError("prctl(PR_SET_NO_NEW_PRIVS)")) }
-        do { try FakerootFilter.install() } catch {
-            throw StartError(.seccomp, error, hint: "run `caisson check`; --root needs seccomp filters")
-        }
+        try Container.denyNewPrivileges(fakeroot: true)
     }
 
     /// Joins, moves to `workdir` or the process's own working directory, and execs `argv` with

@@ -162,7 +162,7 @@ public enum HostCheck {
         if userNamespacesWork {
             return CheckResult(name: name, status: .ok, detail: "\(value), but an AppArmor profile lets this program use user namespaces", required: true)
         }
-        let exe = executablePath() ?? "/usr/bin/caisson"
+        let exe = Files.readLink("/proc/self/exe") ?? "/usr/bin/caisson"
         let profile = "printf 'abi <abi/4.0>,\\ninclude <tunables/global>\\nprofile caisson \(exe) flags=(unconfined) {\\n  userns,\\n}\\n' > /etc/apparmor.d/caisson && apparmor_parser -r /etc/apparmor.d/caisson"
         return CheckResult(
             name: name, status: .ko,
@@ -328,12 +328,6 @@ public enum HostCheck {
     static func readSysctl(_ file: String) -> String? {
         guard let text = try? Files.readIfPresent(file) else { return nil }
         return text.trimmingWhitespace().split(separator: "\n").first.map(String.init) ?? ""
-    }
-
-    static func executablePath() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        return n > 0 ? String(nulTerminated: buffer) : nil
     }
 
     static func installCommand(_ package: String) -> String {

@@ -41,12 +41,8 @@ public struct SquashfsImage {
         if let configured = configuration["CAISSON_SQUASHFUSE"], !configured.isEmpty {
             return access(configured, X_OK) == 0 ? configured : nil
         }
-        var dirs = (getenv("PATH").map { String(cString: $0) } ?? "").split(separator: ":").map(String.init)
-        dirs += ["/usr/bin", "/usr/local/bin", "/bin"]
-        for name in ["squashfuse_ll", "squashfuse"] {
-            if let dir = dirs.first(where: { !$0.isEmpty && access("\($0)/\(name)", X_OK) == 0 }) { return "\(dir)/\(name)" }
-        }
-        return nil
+        let path = getenv("PATH").map { String(cString: $0) } ?? ""
+        return HostCheck.findExecutable(["squashfuse_ll", "squashfuse"], searchPath: path + ":/usr/bin:/usr/local/bin:/bin")
     }
 
     /// Mounts the image on `target`. Call inside the container's user and mount namespaces, where

@@ -12,9 +12,8 @@ enum ImageTools {
 
     /// Next to this binary (a build tree), or in PREFIX/libexec/caisson (an install).
     static func companion() -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard readlink("/proc/self/exe", &buffer, buffer.count - 1) > 0 else { return nil }
-        let bin = Path.parent(String(nulTerminated: buffer))
+        guard let exe = Files.readLink("/proc/self/exe") else { return nil }
+        let bin = Path.parent(exe)
         return ["\(bin)/caisson-import", "\(Path.parent(bin))/libexec/caisson/caisson-import"]
             .first { access($0, X_OK) == 0 }
     }
