@@ -23,12 +23,18 @@ struct ImageCache {
         return "\(directory)/\(manifest.encoded)-\(compression)-\(options.blockSize).sqsh"
     }
 
+    /// The cached image's path, marked as just used (for pruning); nil when there is none.
+    func lookup(manifest: CaissonOCI.Digest, options: SquashfsOptions) -> String? {
+        let cached = path(manifest: manifest, options: options)
+        guard FileManager.default.fileExists(atPath: cached) else { return nil }
+        utimensat(AT_FDCWD, cached, nil, 0)
+        return cached
+    }
+
     /// Copies a cached image to `destination`; false when there is none.
     func restore(manifest: CaissonOCI.Digest, options: SquashfsOptions, to destination: String) throws -> Bool {
-        let cached = path(manifest: manifest, options: options)
-        guard FileManager.default.fileExists(atPath: cached) else { return false }
+        guard let cached = lookup(manifest: manifest, options: options) else { return false }
         try ImageCache.copy(cached, to: destination)
-        utimensat(AT_FDCWD, cached, nil, 0)  // last used, for pruning
         return true
     }
 

@@ -1,3 +1,4 @@
+import CaissonSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -115,10 +116,5 @@ public final class ConsoleProgress: ImportProgress, @unchecked Sendable {
         _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
     }
 
-    public static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(n), unit = 0
-        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
-    }
+    public static func bytes(_ n: Int64) -> String { ByteCount.text(n) }
 }

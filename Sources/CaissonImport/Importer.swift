@@ -139,8 +139,7 @@ public final class Importer: @unchecked Sendable {
             guard let images else { throw ImportError("\(provider.source) has no image cache: import it to a file with -o instead") }
             output = images.path(manifest: image.manifestDigest, options: request.squashfs)
             try FileManager.default.createDirectory(atPath: images.directory, withIntermediateDirectories: true)
-            if FileManager.default.fileExists(atPath: output) {
-                utimensat(AT_FDCWD, output, nil, 0)  // last used, for pruning
+            if images.lookup(manifest: image.manifestDigest, options: request.squashfs) != nil {
                 progress.status("cached image for \(image.manifestDigest)")
                 return ImportResult(output: output, manifestDigest: image.manifestDigest, bytes: Importer.size(of: output),
                                     layers: layers.count)

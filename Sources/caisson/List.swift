@@ -29,7 +29,7 @@ struct List: ParsableCommand {
         var rows = [["NAME", "SIZE", "IMAGE", "PIDS"]]
         for name in names {
             let details = store.details(of: name)
-            rows.append([name, List.humanSize(details.bytes), details.source ?? "-",
+            rows.append([name, ByteCount.text(Int64(details.bytes)), details.source ?? "-",
                          details.pids.isEmpty ? "-" : details.pids.map(String.init).joined(separator: ",")])
         }
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -39,16 +39,5 @@ struct List: ParsableCommand {
             }
             print(cells.joined(separator: "  "))
         }
-    }
-
-    static func humanSize(_ bytes: UInt64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1024 && unit < units.count - 1 {
-            value /= 1024
-            unit += 1
-        }
-        return unit == 0 ? "\(bytes) B" : "\((value * 10).rounded() / 10) \(units[unit])"
     }
 }
