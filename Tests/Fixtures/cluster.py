@@ -83,6 +83,8 @@ import subprocess
 import sys
 import time
 
+from supervision import alive, log_tail, start_supervisor, watch_descriptor
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.abspath(__file__)
 LIB_SH = os.path.join(os.path.dirname(os.path.dirname(HERE)), "scripts", "lib.sh")
@@ -106,18 +108,6 @@ class Terminated(Exception):
 
 def log(msg):
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
-
-
-def log_tail(path, lines=20):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            text = f.read().decode(errors="replace")
-    except OSError as e:
-        return f"  (no log: {e})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join("  | " + line for line in tail) if tail else "  (log is empty)"
 
 
 def run(args, check=True, input=None, env=None):
@@ -427,15 +417,6 @@ class Child:
         self.reported = False
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
 def cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -449,7 +430,7 @@ def wait_for(condition, deadline, what, children=(), interval=0.02):
         for c in children:
             if c.proc.poll() is not None:
                 raise Failure(f"{c.name} exited with status {c.proc.returncode} while waiting for {what}; "
-                              f"{c.log}:\n{log_tail(c.log)}" + (f"\n{c.out}:\n{log_tail(c.out)}" if c.out != c.log else ""))
+                              f"{c.log}:\n{log_tail(c.log, 20)}" + (f"\n{c.out}:\n{log_tail(c.out, 20)}" if c.out != c.log else ""))
         result = condition()
         if result:
             return result
@@ -705,7 +686,7 @@ def bring_up(d, opts, children, state):
         wait_for(all_idle, deadline, "every node to be idle", children, interval=0.05)
     except Failure as e:
         states = node_states(slurm_env)
-        raise Failure(f"{e} (sinfo: {states or 'no answer'}); {logs['slurmctld']}:\n{log_tail(logs['slurmctld'])}\n" +
+        raise Failure(f"{e} (sinfo: {states or 'no answer'}); {logs['slurmctld']}:\n{log_tail(logs['slurmctld'], 20)}\n" +
                       "\n".join(f"{logs[n]}:\n{log_tail(logs[n], 10)}" for n in node_names))
     for c in children:
         if c.name in node_names:
@@ -788,7 +769,7 @@ def supervise(d, opts, watch_fd, report_fd):
             for c in children:
                 if not c.reported and c.proc.poll() is not None:
                     c.reported = True
-                    log(f"{c.name} exited with status {c.proc.returncode}; {c.log}:\n{log_tail(c.log)}")
+                    log(f"{c.name} exited with status {c.proc.returncode}; {c.log}:\n{log_tail(c.log, 20)}")
     except Terminated as e:
         log(f"{e}: stopping")
         status = 1 if report_fd is not None else 0
@@ -830,58 +811,10 @@ def cmd_start(opts):
     if pid:
         sys.exit(f"cluster.py start: a cluster of {d} still runs (supervisor {pid}): run `cluster.py stop {d}` first")
     teardown(d)  # leftovers of a cluster whose supervisor was killed
-    watch = os.getppid() if opts.watch_pid is None else opts.watch_pid
-    watch_fd = None
-    if watch:
-        try:
-            watch_fd = os.pidfd_open(watch)
-        except OSError as e:
-            sys.exit(f"cluster.py start: cannot watch process {watch}: {e}")
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        os.setsid()
-        os.chdir("/")
-        out = os.open(os.path.join(d, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        keep = {0, 1, 2, write_fd, watch_fd}
-        for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-            if fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        # The supervisor's command line names DIR (so that `stop` can tell it is ours).
-        status = 1
-        try:
-            status = supervise(d, opts, watch_fd, write_fd)
-        finally:
-            sys.stdout.flush()
-            os._exit(status)
-    os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    answer = b"".join(chunks).decode(errors="replace")
-    if answer.startswith("OK\n"):
-        sys.stdout.write(answer[3:])
-        return 0
-    if not answer:
-        os.waitpid(pid, 0)
-        teardown(d)  # it could not clean up after itself
-        answer = (f"cluster.py start: the supervisor (pid {pid}) died without an answer; "
-                  f"{d}/supervisor.log:\n{log_tail(os.path.join(d, 'supervisor.log'))}\n")
-    sys.stderr.write(answer)
-    return 1
+    watch_fd = watch_descriptor("cluster.py", opts.watch_pid)
+    # The supervisor's command line names DIR (so that `stop` can tell it is ours).
+    return start_supervisor(d, "cluster.py", lambda write_fd: supervise(d, opts, watch_fd, write_fd),
+                            watch_fd, chdir_root=True, on_silent_death=lambda: teardown(d))
 
 
 def cmd_stop(opts):

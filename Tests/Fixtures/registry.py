@@ -77,6 +77,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from supervision import alive, log_tail, start_supervisor, watch_descriptor
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.abspath(__file__)
 USER = "caisson"
@@ -96,18 +98,6 @@ class Failure(Exception):
 
 class Terminated(Exception):
     pass
-
-
-def log_tail(path, lines=25):
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            text = f.read().decode(errors="replace")
-    except OSError as e:
-        return f"  (no log: {e})"
-    tail = text.splitlines()[-lines:]
-    return "\n".join("  | " + line for line in tail) if tail else "  (log is empty)"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,15 +416,6 @@ def supervise(d, images, watch_fd, report_fd):
         stop_children(children)
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
 def ours(pid, d):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -463,56 +444,9 @@ def cmd_start(args):
     running = [p for p in recorded_pids(d) if alive(p) and ours(p, d)]
     if running:
         sys.exit(f"registry.py start: registries of {d} still run (pids {running}): run `registry.py stop {d}` first")
-    watch = os.getppid() if args.watch_pid is None else args.watch_pid
-    watch_fd = None
-    if watch:
-        try:
-            watch_fd = os.pidfd_open(watch)
-        except OSError as e:
-            sys.exit(f"registry.py start: cannot watch process {watch}: {e}")
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        # The supervisor: detach from the caller's session and from its stdio (so that a
-        # subprocess.run capturing output returns when `start` does).
-        os.close(read_fd)
-        os.setsid()
-        log = os.open(os.path.join(d, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        keep = {0, 1, 2, write_fd, watch_fd}
-        for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-            if fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        status = 1
-        try:
-            status = supervise(d, images, watch_fd, write_fd)
-        finally:
-            sys.stdout.flush()
-            os._exit(status)
-    os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    answer = b"".join(chunks).decode(errors="replace")
-    if answer.startswith("OK\n"):
-        sys.stdout.write(answer[3:])
-        return 0
-    if not answer:
-        answer = (f"registry.py start: the supervisor (pid {pid}) died without an answer; "
-                  f"{d}/supervisor.log:\n{log_tail(os.path.join(d, 'supervisor.log'))}\n")
-    sys.stderr.write(answer)
-    return 1
+    watch_fd = watch_descriptor("registry.py", args.watch_pid)
+    return start_supervisor(d, "registry.py", lambda write_fd: supervise(d, images, watch_fd, write_fd),
+                            watch_fd)
 
 
 def cmd_stop(args):
