@@ -30,7 +30,8 @@ run "$caisson" version
 run "$caisson" check
 
 # An image from a registry: built here from busybox-static, pushed to a loopback registry.
-python3 Tests/Fixtures/images.py build "$out/images" >/dev/null
+# (and the MPI image for the Slurm part: Debian minbase + OpenMPI, debootstrapped once per machine)
+python3 Tests/Fixtures/images.py build "$out/images" --kinds default,mpi >/dev/null
 python3 Tests/Fixtures/registry.py start "$out/registries" --images "$out/images" --watch-pid $$ >/dev/null
 registry=$(python3 -c "import json; print(json.load(open('$out/registries/registries.json'))['open'])")
 rm -rf "$out/work" && mkdir -p "$out/work" && chown "$CAISSON_TEST_USER" "$out/work" 2>/dev/null || true
@@ -67,5 +68,8 @@ bridge_registry=$(python3 -c "import json; print(json.load(open('$out/cluster/cl
 slurm() { printf '\n$ %s\n' "$*"; run_on_cluster "$out/cluster" env CAISSON_INSECURE_REGISTRIES="$bridge_registry" "$@"; }
 slurm srun --container-image="$bridge_registry#busybox:latest" cat /etc/os-release
 slurm srun -N3 --container-image="$bridge_registry#busybox:latest" sh -c 'echo "$(hostname): task $SLURM_PROCID of $SLURM_NTASKS in $(cat /etc/os-release | head -1)"'
+# MPI across the three nodes: OpenMPI in the image, Slurm's PMIx on the hosts; the broadcast
+# checks every buffer and counts the hosts it ran on.
+slurm srun -N3 --mpi=pmix --container-image="$bridge_registry#mpi:latest" mpi-bcast 100
 python3 Tests/Fixtures/cluster.py stop "$out/cluster" >/dev/null
 printf '\ndemo done: caisson installed in %s/prefix\n' "$out"

@@ -52,6 +52,7 @@ int cspank_step_id(cspank_t sp, uint32_t *id) { return spank_get_item((spank_t)s
 int cspank_local_task_count(cspank_t sp, uint32_t *count) {
     return spank_get_item((spank_t)sp, S_JOB_LOCAL_TASK_COUNT, count);
 }
+int cspank_node_id(cspank_t sp, uint32_t *id) { return spank_get_item((spank_t)sp, S_JOB_NODEID, id); }
 int cspank_task_id(cspank_t sp, int *id) { return spank_get_item((spank_t)sp, S_TASK_ID, id); }
 int cspank_job_argv(cspank_t sp, int *argc, char ***argv) { return spank_get_item((spank_t)sp, S_JOB_ARGV, argc, argv); }
 int cspank_job_env(cspank_t sp, char ***env) { return spank_get_item((spank_t)sp, S_JOB_ENV, env); }

@@ -82,7 +82,7 @@ public enum HostCheck {
         results.append(seccomp())
         results.append(runtimeDirectory(configuration: configuration))
         results.append(fuseDevice())
-        results.append(squashfuse())
+        results.append(squashfuse(configuration: configuration))
         return results
     }
 
@@ -294,12 +294,17 @@ public enum HostCheck {
         return CheckResult(name: name, status: .ok, detail: "read-writable (mode \(String(st.st_mode & 0o7777, radix: 8)))", required: false)
     }
 
-    /// squashfuse_ll or squashfuse on PATH, to start .sqsh images without extracting them. (Caisson
-    /// mounts FUSE itself inside the user namespace: fusermount is never needed.)
-    public static func squashfuse(searchPath: String? = nil) -> CheckResult {
+    /// The FUSE server `caisson start IMAGE.sqsh` will use (SquashfsImage.server: CAISSON_SQUASHFUSE,
+    /// else squashfuse_ll or squashfuse on PATH), to start images without extracting them.
+    /// (Caisson mounts FUSE itself inside the user namespace: fusermount is never needed.)
+    public static func squashfuse(configuration: Configuration, searchPath: String? = nil) -> CheckResult {
         let name = "squashfuse"
-        if let found = findExecutable(["squashfuse_ll", "squashfuse"], searchPath: searchPath) {
+        if let found = SquashfsImage.server(configuration, searchPath: searchPath) {
             return CheckResult(name: name, status: .ok, detail: found, required: false)
+        }
+        if let configured = configuration["CAISSON_SQUASHFUSE"], !configured.isEmpty {
+            return CheckResult(name: name, status: .ko, detail: "CAISSON_SQUASHFUSE=\(configured) is not an executable file",
+                               fix: "point CAISSON_SQUASHFUSE at squashfuse_ll, or unset it to use the one on PATH", required: false)
         }
         return CheckResult(name: name, status: .ko, detail: "neither squashfuse_ll nor squashfuse is on PATH",
                            fix: installCommand("squashfuse"), required: false)

@@ -36,13 +36,13 @@ public struct SquashfsImage {
     }
 
     /// The FUSE server program: CAISSON_SQUASHFUSE, else squashfuse_ll (multi-threaded, low-level)
-    /// or squashfuse from PATH and the usual directories.
-    public static func server(_ configuration: Configuration) -> String? {
+    /// or squashfuse from `searchPath` (default: PATH and the usual directories).
+    public static func server(_ configuration: Configuration, searchPath: String? = nil) -> String? {
         if let configured = configuration["CAISSON_SQUASHFUSE"], !configured.isEmpty {
             return access(configured, X_OK) == 0 ? configured : nil
         }
-        let path = getenv("PATH").map { String(cString: $0) } ?? ""
-        return HostCheck.findExecutable(["squashfuse_ll", "squashfuse"], searchPath: path + ":/usr/bin:/usr/local/bin:/bin")
+        let path = searchPath ?? (getenv("PATH").map { String(cString: $0) } ?? "") + ":/usr/bin:/usr/local/bin:/bin"
+        return HostCheck.findExecutable(["squashfuse_ll", "squashfuse"], searchPath: path)
     }
 
     /// Mounts the image on `target`. Call inside the container's user and mount namespaces, where

@@ -58,7 +58,7 @@ public struct ContainerOptions: Equatable, Sendable {
         Spec(id: .workdir, name: "container-workdir", argument: "PATH", usage: "[caisson] working directory inside the container"),
         Spec(id: .name, name: "container-name", argument: "NAME[:FLAG]",
              usage: "[caisson] keep the container under NAME for later steps. FLAG: auto (default: join it if running, else reuse it, else create it), create (fail if it exists), exec (fail unless it is running), no_exec (reuse, never join a running one)"),
-        Spec(id: .save, name: "container-save", argument: "PATH", usage: "[caisson] save the container's filesystem as a squashfs file at PATH when the step ends"),
+        Spec(id: .save, name: "container-save", argument: "PATH", usage: "[caisson] save the container's filesystem as a squashfs file at PATH when the step ends (several nodes: the first node's, or one per node with %N or %n in PATH)"),
         Spec(id: .mountHome, name: "container-mount-home", argument: nil, usage: "[caisson] bind mount the user's home directory"),
         Spec(id: .noMountHome, name: "no-container-mount-home", argument: nil, usage: "[caisson] do not bind mount the user's home directory"),
         Spec(id: .remapRoot, name: "container-remap-root", argument: nil,

@@ -3,9 +3,10 @@
 ///     required /usr/local/lib/caisson/spank_caisson.so runtime_path=/run/caisson container_scope=job
 ///
 /// pyxis's keys keep their names and meanings (`runtime_path`, `container_scope`,
-/// `sbatch_support`, `execute_entrypoint`), so an admin's line moves over; `caisson=` and
-/// `user_paths=` are Caisson's own. As in pyxis, an unknown key is an error: a typo in a site's
-/// configuration should stop jobs loudly, not change their behaviour silently.
+/// `sbatch_support`, `execute_entrypoint`), so an admin's line moves over; `caisson=`,
+/// `entrypoint_timeout=` and `user_paths=` are Caisson's own. As in pyxis, an unknown key is an
+/// error: a typo in a site's configuration should stop jobs loudly, not change their behaviour
+/// silently.
 public struct PlugstackConfig: Equatable, Sendable {
     public enum Scope: String, Sendable { case job, global }
 
@@ -20,6 +21,11 @@ public struct PlugstackConfig: Equatable, Sendable {
     public var sbatchSupport = true
     /// The default of --container-entrypoint.
     public var executeEntrypoint = false
+    /// How long an image entrypoint may take before it runs the tasks' stopping shell (seconds;
+    /// 0: no limit). Slurm defers cancelling a step until its tasks launch, so an entrypoint that
+    /// never runs its arguments (a server, a wait for input) would otherwise hold the step, and
+    /// the nodes, until an admin kills slurmstepd.
+    public var entrypointTimeout: UInt32 = 300
     /// The CAISSON_*_PATH variables a job's environment may set for Caisson. Any other is dropped:
     /// where Caisson keeps images and containers is the site's decision (as pyxis does for enroot).
     public var userPaths: Set<String> = ["CAISSON_CONFIG_PATH"]
@@ -52,6 +58,11 @@ public struct PlugstackConfig: Equatable, Sendable {
                 config.sbatchSupport = try bool(key, value)
             case "execute_entrypoint":
                 config.executeEntrypoint = try bool(key, value)
+            case "entrypoint_timeout":
+                guard let seconds = UInt32(value) else {
+                    throw PluginError(.config, "plugstack.conf: entrypoint_timeout= must be a number of seconds (0: no limit), not '\(value)'")
+                }
+                config.entrypointTimeout = seconds
             case "user_paths":
                 let names = value.split(separator: ",").map(String.init)
                 for name in names where !(name.hasPrefix("CAISSON_") && name.hasSuffix("_PATH")) {
@@ -59,7 +70,7 @@ public struct PlugstackConfig: Equatable, Sendable {
                 }
                 config.userPaths = Set(names)
             default:
-                throw PluginError(.config, "plugstack.conf: unknown argument '\(key)' (known: caisson, runtime_path, container_scope, sbatch_support, execute_entrypoint, user_paths)")
+                throw PluginError(.config, "plugstack.conf: unknown argument '\(key)' (known: caisson, runtime_path, container_scope, sbatch_support, execute_entrypoint, entrypoint_timeout, user_paths)")
             }
         }
         return config

@@ -28,6 +28,10 @@ public struct StepModel: Equatable, Sendable {
         public var tmpFS: String?
         /// Whether mpi/pmix serves this step (its server directory exists).
         public var usesPMIx = false
+        /// This node's index in the step.
+        public var nodeID: UInt32 = 0
+        /// slurmstepd's pid: the parent of the process an entrypoint must exec into.
+        public var stepdPID: Int32 = 0
 
         public init(jobID: UInt32, stepID: UInt32, isBatch: Bool, node: String, cwd: String, batchScript: String?,
                     environment: [(name: String, value: String)]) {
@@ -42,6 +46,7 @@ public struct StepModel: Equatable, Sendable {
                 && a.batchScript == b.batchScript && a.environment.map(\.name) == b.environment.map(\.name)
                 && a.environment.map(\.value) == b.environment.map(\.value) && a.uid == b.uid
             && a.spoolDirectory == b.spoolDirectory && a.tmpFS == b.tmpFS && a.usesPMIx == b.usesPMIx
+            && a.nodeID == b.nodeID && a.stepdPID == b.stepdPID
         }
     }
 
@@ -81,7 +86,7 @@ public struct StepModel: Equatable, Sendable {
     /// A container for --container-save without --container-name: a directory to save from,
     /// removed at the end of the step. Per node, as nodes may share the data path.
     public var temporaryName: String? {
-        guard options.name == nil, options.save != nil else { return nil }
+        guard options.name == nil, savePath != nil else { return nil }
         let node = String(job.node.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
         let step = job.isBatch ? "batch" : String(job.stepID)
         return "caisson-step_\(job.jobID).\(step)_\(node)"
@@ -95,8 +100,30 @@ public struct StepModel: Equatable, Sendable {
     /// pyxis users expect; an image's changes live in a tmpfs and vanish with the step.
     public var writable: Bool { options.writable ?? true }
 
-    /// The absolute path for --container-save.
-    public var savePath: String? { options.save.map(absolute) }
+    /// Where this node saves the container for --container-save, if it does. `%N` (node name),
+    /// `%n` (node index in the step) and `%%` are expanded, as in srun's --output; a path with
+    /// neither names one file, which only the step's first node writes (several nodes writing one
+    /// path would leave whichever finished last).
+    public var savePath: String? {
+        guard let save = options.save else { return nil }
+        var result = ""
+        var perNode = false
+        var chars = Substring(save)
+        while let c = chars.popFirst() {
+            guard c == "%", let next = chars.first, "Nn%".contains(next) else {
+                result.append(c)
+                continue
+            }
+            chars.removeFirst()
+            switch next {
+            case "N": result += job.node; perNode = true
+            case "n": result += String(job.nodeID); perNode = true
+            default: result.append("%")
+            }
+        }
+        if !perNode && job.nodeID != 0 { return nil }
+        return absolute(result)
+    }
 
     /// What to do about a named container, given what exists.
     public enum NamedAction: Equatable, Sendable {
@@ -148,11 +175,24 @@ public struct StepModel: Equatable, Sendable {
         }
         if let workdir = options.workdir { args += ["-w", workdir] }
         if runsEntrypoint {
-            args += ["--entrypoint", target, "/bin/sh", "-c", "kill -STOP $$; exit 0"]
+            args += ["--entrypoint", target, "/bin/sh", "-c", entrypointStop]
         } else {
             args.append(target)
         }
         return args
+    }
+
+    /// What the entrypoint runs as its arguments: a shell that stops itself, so that the tasks
+    /// join the container with the environment the entrypoint made. It must be the process
+    /// slurmstepd started (the entrypoint exec'd it); an entrypoint that runs its arguments as a
+    /// child would leave setup waiting for a stop that slurmstepd cannot see, so the shell ends
+    /// that entrypoint process instead, and setup fails saying why.
+    public var entrypointStop: String {
+        guard job.stepdPID > 0 else { return "kill -STOP $$; exit 0" }
+        return "if [ \"$PPID\" != \(job.stepdPID) ]; then "
+            + "echo \"caisson: start: the image's entrypoint ran its arguments in a child process instead of exec'ing them: "
+            + "end it with 'exec \\\"\\$@\\\"', or run the step with --no-container-entrypoint\" >&2; kill -KILL $PPID; exit 1; fi; "
+            + "kill -STOP $$; exit 0"
     }
 
     /// The user's mounts with relative sources made absolute against the job's directory, then

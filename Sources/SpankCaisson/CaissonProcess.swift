@@ -56,14 +56,25 @@ struct CaissonProcess {
     /// Starts and waits until the container stops itself (WUNTRACED) or exits (setup failed).
     /// In a session of its own: if slurmstepd dies, the kernel sends a stopped orphan SIGHUP.
     /// `--park` prints the environment and closes stdout before stopping; an entrypoint's shell
-    /// stops with stdout still open, so then stdout joins stderr in the log instead.
-    func park(_ arguments: [String], printsEnvironment: Bool) throws(PluginError) -> Parked {
+    /// stops with stdout still open, so then stdout joins stderr in the log instead, and the wait
+    /// is bounded by `entrypointTimeout` seconds (0: none), since the image's code runs first.
+    func park(_ arguments: [String], printsEnvironment: Bool, entrypointTimeout: UInt32 = 0) throws(PluginError) -> Parked {
         let child = try spawn(arguments, newSession: true, stdoutToLog: !printsEnvironment)
         let printed = printsEnvironment ? child.readStdout() : []
         var status: Int32 = 0
-        while waitpid(child.pid, &status, WUNTRACED) < 0 {
-            if errno != EINTR {
-                throw PluginError(.start, "waiting for caisson (pid \(child.pid)): \(String(cString: strerror(errno)))")
+        if !printsEnvironment && entrypointTimeout > 0 {
+            guard CaissonProcess.waitStopped(child.pid, &status, seconds: entrypointTimeout) else {
+                kill(-child.pid, SIGKILL)
+                while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+                throw PluginError(.start, "the image's entrypoint did not run the step's command within \(entrypointTimeout) s "
+                                  + "(entrypoint_timeout in plugstack.conf): it must end with 'exec \"$@\"'; "
+                                  + "or run the step with --no-container-entrypoint", details: child.readStderr())
+            }
+        } else {
+            while waitpid(child.pid, &status, WUNTRACED) < 0 {
+                if errno != EINTR {
+                    throw PluginError(.start, "waiting for caisson (pid \(child.pid)): \(String(cString: strerror(errno)))")
+                }
             }
         }
         let stderr = child.readStderr()
@@ -71,6 +82,26 @@ struct CaissonProcess {
             throw PluginError(.start, "caisson start failed (\(CaissonProcess.describe(status)))", details: stderr)
         }
         return Parked(pid: child.pid, printed: printed, stderr: stderr)
+    }
+
+    /// waitpid(WUNTRACED) with a deadline, by polling: slurmstepd's signals are its own, so no
+    /// alarm; the interval grows from 1 ms to 20 ms, so that a quick entrypoint costs little.
+    static func waitStopped(_ pid: Int32, _ status: inout Int32, seconds: UInt32) -> Bool {
+        func nanoseconds() -> Int {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            return now.tv_sec * 1_000_000_000 + now.tv_nsec
+        }
+        let deadline = nanoseconds() + Int(seconds) * 1_000_000_000
+        var interval = 1_000_000
+        while true {
+            let r = waitpid(pid, &status, WUNTRACED | WNOHANG)
+            if r == pid || (r < 0 && errno != EINTR) { return true }
+            if nanoseconds() >= deadline { return false }
+            var pause = timespec(tv_sec: 0, tv_nsec: interval)
+            nanosleep(&pause, nil)
+            interval = min(interval * 2, 20_000_000)
+        }
     }
 
     private struct Child {

@@ -151,6 +151,8 @@ func prepareStep(_ spank: Spank) throws(PluginError) {
                               cwd: environment.first { $0.name == "PWD" }?.value ?? "",
                               batchScript: isBatch ? spank.argv().first : nil, environment: environment)
     state.job?.uid = uid
+    state.job?.nodeID = spank.nodeID() ?? 0
+    state.job?.stepdPID = getpid()
     state.job?.spoolDirectory = cspank_conf_spooldir().map { String(cString: $0) }
     state.job?.tmpFS = cspank_conf_tmpfs().map { String(cString: $0) }
     var overrides: [(name: String, value: String)] = [("PATH", EnvironmentRules.systemPath)]

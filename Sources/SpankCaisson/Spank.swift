@@ -21,6 +21,7 @@ struct Spank {
     func jobID() -> UInt32? { var v: UInt32 = 0; return cspank_job_id(handle, &v) == cspank_success ? v : nil }
     func stepID() -> UInt32? { var v: UInt32 = 0; return cspank_step_id(handle, &v) == cspank_success ? v : nil }
     func localTaskCount() -> UInt32? { var v: UInt32 = 0; return cspank_local_task_count(handle, &v) == cspank_success ? v : nil }
+    func nodeID() -> UInt32? { var v: UInt32 = 0; return cspank_node_id(handle, &v) == cspank_success ? v : nil }
     func taskID() -> Int32? { var v: Int32 = 0; return cspank_task_id(handle, &v) == cspank_success ? v : nil }
 
     func supplementaryGroups() -> [gid_t]? {

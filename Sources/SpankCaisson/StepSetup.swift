@@ -125,7 +125,8 @@ struct StepSetup {
         let arguments = model.startArguments(target: target)
         Log.debug("caisson: running \(caisson.program) \(arguments.joined(separator: " "))")
         let log = model.options.entrypointLog == true && model.runsEntrypoint
-        let parked = try caisson.park(arguments, printsEnvironment: !model.runsEntrypoint)
+        let parked = try caisson.park(arguments, printsEnvironment: !model.runsEntrypoint,
+                                      entrypointTimeout: model.config.entrypointTimeout)
         for line in parked.stderr where !line.isEmpty {
             if log { Log.user(line) } else { Log.info(line) }
         }

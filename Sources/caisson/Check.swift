@@ -38,7 +38,8 @@ struct Check: ParsableCommand {
         can be created and written.
         /dev/fuse                 (optional, squashfs images) The FUSE device exists and you can open it \
         read-write; without udev it is often mode 0600.
-        squashfuse                (optional) squashfuse_ll or squashfuse is on PATH, for `caisson start IMAGE.sqsh`.
+        squashfuse                (optional) CAISSON_SQUASHFUSE, else squashfuse_ll or squashfuse on PATH, \
+        is executable: what `caisson start IMAGE.sqsh` runs.
         """
     )
 

@@ -151,9 +151,16 @@ struct HostCheckTests {
         let notDevice = HostCheck.fuseDevice(path: "/etc/passwd")
         #expect(notDevice.status == .ko && !notDevice.isBlocking)
 
-        let absent = HostCheck.squashfuse(searchPath: "/nonexistent")
+        let absent = HostCheck.squashfuse(configuration: Configuration(values: [:]), searchPath: "/nonexistent")
         #expect(absent.status == .ko && !absent.isBlocking)
         #expect(absent.fix?.contains("install squashfuse") == true)
+        // What start would use: CAISSON_SQUASHFUSE first, whatever PATH holds.
+        let configured = HostCheck.squashfuse(configuration: Configuration(values: ["CAISSON_SQUASHFUSE": "/bin/sh"]),
+                                              searchPath: "/nonexistent")
+        #expect(configured.status == .ok && configured.detail == "/bin/sh")
+        let broken = HostCheck.squashfuse(configuration: Configuration(values: ["CAISSON_SQUASHFUSE": "/nonexistent/squashfuse_ll"]),
+                                          searchPath: "/bin:/usr/bin")
+        #expect(broken.status == .ko && broken.detail.contains("CAISSON_SQUASHFUSE=/nonexistent/squashfuse_ll"))
         #expect(HostCheck.blockingFailures([missing, notDevice, absent]).isEmpty)
     }
 

@@ -1,4 +1,5 @@
 import CaissonSlurm
+import Foundation
 import Testing
 
 @Suite struct StepModelTests {
@@ -40,6 +41,22 @@ import Testing
         #expect(save.temporaryName == "caisson-step_42.3_node2")
         #expect(save.savePath == "/home/u/work/out.sqsh")
         #expect(try Self.model { try $0.apply(.name, "n"); try $0.apply(.save, "/o.sqsh") }.temporaryName == nil)
+    }
+
+    /// One file per node with %N or %n; one path without them, written by the step's first node only.
+    @Test func saveOnSeveralNodes() throws {
+        var second = Self.job()
+        second.nodeID = 1
+        func save(_ path: String, on job: StepModel.Job) throws -> StepModel {
+            try Self.model({ try $0.apply(.image, "a"); try $0.apply(.save, path) }, job: job)
+        }
+        #expect(try save("out.sqsh", on: Self.job()).savePath == "/home/u/work/out.sqsh")
+        #expect(try save("out.sqsh", on: second).savePath == nil)
+        #expect(try save("out.sqsh", on: second).temporaryName == nil, "nothing to save: no directory-backed container")
+        #expect(try save("/s/%N-%n.sqsh", on: second).savePath == "/s/node2-1.sqsh")
+        #expect(try save("/s/%N-%n.sqsh", on: second).temporaryName == "caisson-step_42.3_node2")
+        #expect(try save("/s/100%%-%x%", on: Self.job()).savePath == "/s/100%-%x%")
+        #expect(try save("/s/100%%.sqsh", on: second).savePath == nil, "%% alone is not per node")
     }
 
     @Test func namedActions() throws {
@@ -90,6 +107,29 @@ import Testing
         #expect(!byDefault.startArguments(target: "T").contains("--park"))
         let off = try Self.model({ try $0.apply(.image, "a"); try $0.apply(.noEntrypoint, nil) }, config: config)
         #expect(!off.runsEntrypoint && off.startArguments(target: "T").contains("--park"))
+    }
+
+    /// The stopping shell run by an entrypoint that did not exec it (its parent is not
+    /// slurmstepd) ends that entrypoint and says why, rather than stopping where nobody waits.
+    @Test func entrypointStopEndsAnEntrypointThatDidNotExecIt() throws {
+        var config = PlugstackConfig()
+        config.executeEntrypoint = true
+        var job = Self.job()
+        job.stepdPID = 1  // never this shell's parent
+        let stop = try Self.model({ try $0.apply(.image, "a") }, config: config, job: job).entrypointStop
+        let entrypoint = Process()
+        entrypoint.executableURL = URL(fileURLWithPath: "/bin/sh")
+        entrypoint.arguments = ["-c", "/bin/sh -c \"$1\"; echo still-running", "entrypoint", stop]
+        let stdout = Pipe(), stderr = Pipe()
+        entrypoint.standardOutput = stdout
+        entrypoint.standardError = stderr
+        try entrypoint.run()
+        entrypoint.waitUntilExit()
+        let said = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(entrypoint.terminationReason == .uncaughtSignal && entrypoint.terminationStatus == SIGKILL)
+        #expect(stdout.fileHandleForReading.readDataToEndOfFile().isEmpty)
+        #expect(said.contains("caisson: start: the image's entrypoint ran its arguments in a child process")
+                && said.contains("end it with 'exec \"$@\"'"), "\(said)")
     }
 
     @Test func batchScriptIsBoundReadOnlyAndPMIxOverridesAreHonoured() throws {

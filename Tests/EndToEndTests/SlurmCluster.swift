@@ -95,7 +95,7 @@ final class SlurmCluster: Sendable {
         chown -R root:\(extraGroup) \(groupOnly)
         chmod 0750 \(groupOnly)
         chmod 0755 \(groupOnly)/inner && chmod 0644 \(groupOnly)/inner/file
-        printf 'required %s container_scope=job user_paths=CAISSON_CONFIG_PATH,CAISSON_CACHE_PATH\\n' \
+        printf 'required %s container_scope=job entrypoint_timeout=6 user_paths=CAISSON_CONFIG_PATH,CAISSON_CACHE_PATH\\n' \
             \(prefix)/lib/caisson/spank_caisson.so > \(dir)/plugstack.conf
         [ -c /dev/fuse ] && chmod 0666 /dev/fuse
         python3 \(fixtures)/images.py build \(dir)/images --kinds busybox,mpi

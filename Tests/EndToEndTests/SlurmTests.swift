@@ -134,6 +134,26 @@ struct SlurmPlugin {
         #expect(temporaries.isEmpty, "the temporary container is removed: \(temporaries)")
     }
 
+    /// On several nodes: a plain path is written by the step's first node only; %N gives one file
+    /// per node, each with that node's changes.
+    @Test func saveOnSeveralNodes() throws {
+        let c = try SlurmCluster.ready()
+        let tag = UUID().uuidString.prefix(6)
+        let single = "\(c.shared)/saved-one-\(tag).sqsh"
+        let one = c.srun(["-N3", "--container-image=\(busybox)", "--container-save=\(single)",
+                          "sh", "-c", "hostname > /marker"])
+        #expect(one.status == 0, "\(one)")
+        let first = c.srun(["--container-image=\(single)", "cat", "/marker"])
+        #expect(first.stdout == "node1\n", "the first node's container: \(first)")
+        let perNode = c.srun(["-N3", "--container-image=\(busybox)", "--container-save=\(c.shared)/saved-\(tag)-%N.sqsh",
+                              "sh", "-c", "hostname > /marker"])
+        #expect(perNode.status == 0, "\(perNode)")
+        for node in ["node1", "node2", "node3"] {
+            let r = c.srun(["--container-image=\(c.shared)/saved-\(tag)-\(node).sqsh", "cat", "/marker"])
+            #expect(r.stdout == "\(node)\n", "\(node): \(r)")
+        }
+    }
+
     @Test func remapRootAndItsEnvironmentVariable() throws {
         let c = try SlurmCluster.ready()
         let root = c.srun(["--container-image=\(busybox)", "--container-remap-root", "sh", "-c", "id -u; cat /proc/self/uid_map; chown 0:0 /tmp && echo chown-ok"])
@@ -204,6 +224,27 @@ struct SlurmPlugin {
         #expect(log.status == 0 && (log.stdout + log.stderr).contains("entrypoint-output"), "\(log)")
         let off = c.srun(["--container-image=\(image)", "sh", "-c", "echo ${FROM_ENTRYPOINT-unset}; ls /tmp"])
         #expect(off.lines == ["unset"], "\(off)")
+    }
+
+    /// An entrypoint must exec its arguments (the tasks join the process it execs into): one that
+    /// runs them as a child, or never runs them, fails the step saying so; nothing hangs and the
+    /// task never runs. The test cluster's plugstack sets entrypoint_timeout=6.
+    @Test func entrypointThatDoesNotExecItsArgumentsFailsTheStep() throws {
+        let c = try SlurmCluster.ready()
+        let child = c.sharedImage("entrypoint-child", customize: """
+        printf '#!/bin/sh\\n"$@"\\necho entrypoint-continued\\n' > $R/etc/rc
+        """)
+        let r = c.srun(["--container-image=\(child)", "--container-entrypoint", "echo", "task-ran"])
+        #expect(r.status != 0 && !r.stdout.contains("task-ran"), "\(r)")
+        #expect(r.stderr.contains("ran its arguments in a child process") && r.stderr.contains("exec \"$@\""), "\(r)")
+        let never = c.sharedImage("entrypoint-never", customize: """
+        printf '#!/bin/sh\\nexec sleep 1000\\n' > $R/etc/rc
+        """)
+        let started = Date()
+        let stuck = c.srun(["--container-image=\(never)", "--container-entrypoint", "echo", "task-ran"])
+        #expect(stuck.status != 0 && !stuck.stdout.contains("task-ran"), "\(stuck)")
+        #expect(stuck.stderr.contains("did not run the step's command within 6 s"), "\(stuck)")
+        #expect(Date().timeIntervalSince(started) < 60, "the timeout ended the setup")
     }
 
     @Test func sbatchRunsTheBatchScriptInTheContainer() throws {

@@ -427,7 +427,9 @@ def parse_kinds(text):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "build":
+    if "-h" in sys.argv or "--help" in sys.argv:
+        print(__doc__)
+    elif len(sys.argv) >= 3 and sys.argv[1] == "build":
         build(sys.argv[2], option("--debootstrap"), parse_kinds(option("--kinds")), option("--mpi-base"))
     elif len(sys.argv) == 2 and sys.argv[1] == "mpi-base":
         print(mpi_base_tree())

@@ -33,6 +33,8 @@ int cspank_job_gid(cspank_t sp, gid_t *gid);
 int cspank_job_id(cspank_t sp, uint32_t *id);
 int cspank_step_id(cspank_t sp, uint32_t *id);
 int cspank_local_task_count(cspank_t sp, uint32_t *count);
+/* The node's index in the step (S_JOB_NODEID). */
+int cspank_node_id(cspank_t sp, uint32_t *id);
 int cspank_task_id(cspank_t sp, int *id);
 int cspank_job_argv(cspank_t sp, int *argc, char ***argv);
 int cspank_job_env(cspank_t sp, char ***env);
