@@ -4,9 +4,10 @@ import Foundation
 import Glibc
 #endif
 
-/// The hidden file an image is written to before it is complete (`.NAME.sqsh.partial-PID`, next
-/// to the output so the final rename is atomic). It is removed on failure, and on SIGINT,
+/// The hidden file an image is written to before it is complete (`.NAME.sqsh.partial-HOST-PID`,
+/// next to the output so the final rename is atomic). It is removed on failure, and on SIGINT,
 /// SIGTERM or SIGHUP: an interrupted import never leaves something that looks like an image.
+/// What a SIGKILL left behind for the same output on this host is collected by the next writer.
 public final class TemporaryOutput: @unchecked Sendable {
     public let path: String
     public let output: String
@@ -14,7 +15,11 @@ public final class TemporaryOutput: @unchecked Sendable {
     public init(for output: String) {
         self.output = output
         let url = URL(fileURLWithPath: output)
-        path = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())").path
+        let directory = url.deletingLastPathComponent().path
+        for entry in Files.list(directory) where ScratchName.isAbandoned(entry, kinds: ["partial"], name: url.lastPathComponent) {
+            unlink("\(directory)/\(entry)")
+        }
+        path = "\(directory)/\(ScratchName.make(url.lastPathComponent, kind: "partial"))"
         SignalCleanup.shared.register(path)
     }
 

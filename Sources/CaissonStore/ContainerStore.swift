@@ -10,7 +10,7 @@ import Glibc
 ///
 /// Nothing in a container directory is ever locked: starts only read it (the overlay keeps their
 /// changes elsewhere), so any number of them run at once. Containers appear atomically — a
-/// `create` unpacks into `.NAME.partial-PID` and renames it with RENAME_NOREPLACE, so two creates
+/// `create` unpacks into `.NAME.partial-HOST-PID` (ScratchName) and renames it with RENAME_NOREPLACE, so two creates
 /// of one name cannot both win, and a killed one leaves only a hidden directory that is never
 /// listed or started and is collected later.
 public struct ContainerStore: Sendable {
@@ -59,7 +59,7 @@ public struct ContainerStore: Sendable {
     }
 
     /// Where a create of `name` by this process unpacks before it is published.
-    public func partialPath(for name: String) -> String { "\(dataPath)/.\(name).partial-\(getpid())" }
+    public func partialPath(for name: String) -> String { "\(dataPath)/\(ScratchName.make(name, kind: "partial"))" }
 
     /// Publishes a finished partial directory as `name`; fails if the name was taken meanwhile.
     public func publish(partial: String, as name: String) throws(StoreError) {
@@ -80,7 +80,7 @@ public struct ContainerStore: Sendable {
         let pids = running?.pids(of: name) ?? []
         if !pids.isEmpty && !force { throw StoreError.running(name, pids) }
         // Renamed first, so that the name is free at once and a half-removed tree is never started.
-        let doomed = "\(dataPath)/.\(name).removing-\(getpid())"
+        let doomed = "\(dataPath)/\(ScratchName.make(name, kind: "removing"))"
         guard rename(path(of: name), doomed) == 0 else {
             if errno == ENOENT { throw StoreError.notFound(name) }
             throw StoreError.system(SystemError("rename", path: path(of: name)))
@@ -88,15 +88,12 @@ public struct ContainerStore: Sendable {
         do { try FileTree.remove(doomed) } catch { throw StoreError.system(error) }
     }
 
-    /// Deletes what killed creates and removes left behind (`.NAME.partial-PID`, `.NAME.removing-PID`
-    /// whose PID is gone). Returns the paths removed.
+    /// Deletes what killed creates and removes on this host left behind (`.NAME.partial-HOST-PID`,
+    /// `.NAME.removing-HOST-PID` whose PID is gone). Returns the paths removed.
     @discardableResult
     public func collectLeftovers() -> [String] {
         var removed: [String] = []
-        for entry in Files.list(dataPath) where entry.hasPrefix(".") {
-            guard let dash = entry.lastIndex(of: "-"), let pid = Int32(entry[entry.index(after: dash)...]),
-                  entry.contains(".partial-") || entry.contains(".removing-") else { continue }
-            if pid == getpid() || kill(pid, 0) == 0 || errno == EPERM { continue }
+        for entry in Files.list(dataPath) where ScratchName.isAbandoned(entry, kinds: ["partial", "removing"]) {
             if (try? FileTree.remove("\(dataPath)/\(entry)")) != nil { removed.append(entry) }
         }
         return removed

@@ -95,6 +95,13 @@ import Testing
         // The next list collects what the killed creates left.
         _ = h.caisson(["list"], env: env)
         #expect(hidden(env).isEmpty, "\(hidden(env))")
+        // The next export to the same file collects what the killed exports left, and only that.
+        let exportsLeft = { ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter { $0.hasPrefix(".victim.sqsh.partial-") } }
+        let otherHost = ".victim.sqsh.partial-elsewhere-\(getpid())"
+        FileManager.default.createFile(atPath: "\(out)/\(otherHost)", contents: Data("another node's".utf8))
+        #expect(exportsLeft().count > 1, "killed exports left partial files: \(exportsLeft())")
+        #expect(h.caisson(["export", "-q", "-o", "\(out)/victim.sqsh", "full"], env: env).status == 0)
+        #expect(exportsLeft() == [otherHost], "this host's abandoned partial exports are gone, another host's stay: \(exportsLeft())")
     }
 
     @Test func listRemoveAndRunningContainers() throws {
