@@ -10,9 +10,9 @@ import Glibc
 ///
 /// Nothing in a container directory is ever locked: starts only read it (the overlay keeps their
 /// changes elsewhere), so any number of them run at once. Containers appear atomically — a
-/// `create` unpacks into `.NAME.partial-HOST-PID` (ScratchName) and renames it with RENAME_NOREPLACE, so two creates
-/// of one name cannot both win, and a killed one leaves only a hidden directory that is never
-/// listed or started and is collected later.
+/// `create` unpacks into `.NAME.partial-HOST-PID` (ScratchName) and renames it with
+/// RENAME_NOREPLACE, so two creates of one name cannot both win, and a killed one leaves only a
+/// hidden directory that is never listed or started and is collected later.
 public struct ContainerStore: Sendable {
     public let dataPath: String
     public let running: RunningContainers?

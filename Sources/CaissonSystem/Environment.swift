@@ -5,6 +5,13 @@ import Glibc
 /// The process environment as an ordered list of assignments (order is kept so that the
 /// container sees variables in a stable order).
 public enum ProcessEnvironment {
+    /// This machine's name (gethostname: the UTS namespace's).
+    public static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        return String(nulTerminated: buffer)
+    }
+
     public static func current() -> [(name: String, value: String)] {
         var result: [(String, String)] = []
         var pointer = environ

@@ -30,10 +30,7 @@ public enum ScratchName {
 
     /// This machine's name, without dots or slashes (it goes into file names).
     public static let host: String = {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gethostname(&buffer, buffer.count - 1)
-        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let cleaned = String(name.map { $0 == "." || $0 == "/" ? "_" : $0 })
+        let cleaned = String(ProcessEnvironment.hostname().map { $0 == "." || $0 == "/" ? "_" : $0 })
         return cleaned.isEmpty ? "localhost" : cleaned
     }()
 }

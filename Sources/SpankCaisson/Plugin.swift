@@ -146,7 +146,7 @@ func prepareStep(_ spank: Spank) throws(PluginError) {
     }
     state.runtimeDirectory = runtimeDirectory
     let environment = spank.environment()
-    let node = environment.first { $0.name == "SLURMD_NODENAME" }?.value ?? hostname()
+    let node = environment.first { $0.name == "SLURMD_NODENAME" }?.value ?? ProcessEnvironment.hostname()
     state.job = StepModel.Job(jobID: jobID, stepID: stepID, isBatch: isBatch, node: node,
                               cwd: environment.first { $0.name == "PWD" }?.value ?? "",
                               batchScript: isBatch ? spank.argv().first : nil, environment: environment)
@@ -184,12 +184,6 @@ func makeRuntimeDirectory(_ base: String, uid: uid_t, gid: gid_t) throws(PluginE
         throw PluginError(.config, "\(dir) exists but is not a directory owned by uid \(uid)")
     }
     return dir
-}
-
-func hostname() -> String {
-    var buffer = [CChar](repeating: 0, count: 256)
-    gethostname(&buffer, buffer.count - 1)
-    return String(nulTerminated: buffer)
 }
 
 @_cdecl("slurm_spank_user_init")
