@@ -82,6 +82,23 @@ extern slurm_conf_t slurm_conf __attribute__((weak));
 const char *cspank_conf_spooldir(void) { return &slurm_conf != NULL ? slurm_conf.slurmd_spooldir : NULL; }
 const char *cspank_conf_tmpfs(void) { return &slurm_conf != NULL ? slurm_conf.tmp_fs : NULL; }
 
+// slurm.h's API, from the libslurm the host program (slurmstepd) is linked with; weak, as above.
+#pragma weak slurm_load_job
+#pragma weak slurm_free_job_info_msg
+
+int cspank_job_ended(uint32_t job_id) {
+    if (slurm_load_job == NULL || slurm_free_job_info_msg == NULL) return -1;
+    job_info_msg_t *message = NULL;
+    if (slurm_load_job(&message, job_id, SHOW_ALL) != SLURM_SUCCESS || message == NULL) return -1;
+    int ended = -1;
+    if (message->record_count >= 1) {
+        uint32_t state = message->job_array[0].job_state;
+        ended = (state & JOB_COMPLETING) || (state & JOB_STATE_BASE) != JOB_RUNNING;
+    }
+    slurm_free_job_info_msg(message);
+    return ended;
+}
+
 const char *cspank_self_path(void) {
     Dl_info info;
     if (dladdr((void *)&cspank_self_path, &info) == 0 || info.dli_fname == NULL) return NULL;

@@ -32,17 +32,30 @@ struct CaissonProcess {
         var status: Int32
         var stdout: [UInt8]
         var stderr: [String]
-        var succeeded: Bool { status == 0 }
+        /// Stopped because `abandonIf` said the work was no longer wanted.
+        var abandoned = false
+        var succeeded: Bool { status == 0 && !abandoned }
     }
 
-    /// Runs to completion.
-    func run(_ arguments: [String]) throws(PluginError) -> Finished {
+    /// Runs to completion, or until `abandonIf` (asked every `Self.abandonCheckSeconds` while the
+    /// program runs) says the work is no longer wanted: slurmstepd holds a cancel until the tasks
+    /// launch, so a long import would otherwise outlive its job. The program then gets SIGTERM
+    /// (the image tools remove their partial output on it), and SIGKILL 5 s later.
+    func run(_ arguments: [String], abandonIf abandon: (() -> Bool)? = nil) throws(PluginError) -> Finished {
         let child = try spawn(arguments, newSession: false)
-        let output = child.readStdout()
+        let (output, abandoned) = child.readStdout(abandonIf: abandon)
         var status: Int32 = 0
+        if abandoned {
+            kill(child.pid, SIGTERM)
+            if !CaissonProcess.wait(child.pid, &status, options: 0, seconds: 5) {
+                kill(child.pid, SIGKILL)
+            }
+        }
         while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
-        return Finished(status: CaissonProcess.exitCode(status), stdout: output, stderr: child.readStderr())
+        return Finished(status: CaissonProcess.exitCode(status), stdout: output, stderr: child.readStderr(), abandoned: abandoned)
     }
+
+    static let abandonCheckSeconds: Int32 = 5
 
     /// A container set up and stopped (`start --park`, or the entrypoint's shell stopping itself):
     /// the process to join, its environment as it printed it (empty for the entrypoint form), and
@@ -60,10 +73,10 @@ struct CaissonProcess {
     /// is bounded by `entrypointTimeout` seconds (0: none), since the image's code runs first.
     func park(_ arguments: [String], printsEnvironment: Bool, entrypointTimeout: UInt32 = 0) throws(PluginError) -> Parked {
         let child = try spawn(arguments, newSession: true, stdoutToLog: !printsEnvironment)
-        let printed = printsEnvironment ? child.readStdout() : []
+        let printed = printsEnvironment ? child.readStdout().bytes : []
         var status: Int32 = 0
         if !printsEnvironment && entrypointTimeout > 0 {
-            guard CaissonProcess.waitStopped(child.pid, &status, seconds: entrypointTimeout) else {
+            guard CaissonProcess.wait(child.pid, &status, options: WUNTRACED, seconds: entrypointTimeout) else {
                 kill(-child.pid, SIGKILL)
                 while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
                 throw PluginError(.start, "the image's entrypoint did not run the step's command within \(entrypointTimeout) s "
@@ -84,9 +97,9 @@ struct CaissonProcess {
         return Parked(pid: child.pid, printed: printed, stderr: stderr)
     }
 
-    /// waitpid(WUNTRACED) with a deadline, by polling: slurmstepd's signals are its own, so no
-    /// alarm; the interval grows from 1 ms to 20 ms, so that a quick entrypoint costs little.
-    static func waitStopped(_ pid: Int32, _ status: inout Int32, seconds: UInt32) -> Bool {
+    /// waitpid with a deadline, by polling: slurmstepd's signals are its own, so no alarm; the
+    /// interval grows from 1 ms to 20 ms, so that a quick child costs little. False on timeout.
+    static func wait(_ pid: Int32, _ status: inout Int32, options: Int32, seconds: UInt32) -> Bool {
         func nanoseconds() -> Int {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
@@ -95,7 +108,7 @@ struct CaissonProcess {
         let deadline = nanoseconds() + Int(seconds) * 1_000_000_000
         var interval = 1_000_000
         while true {
-            let r = waitpid(pid, &status, WUNTRACED | WNOHANG)
+            let r = waitpid(pid, &status, options | WNOHANG)
             if r == pid || (r < 0 && errno != EINTR) { return true }
             if nanoseconds() >= deadline { return false }
             var pause = timespec(tv_sec: 0, tv_nsec: interval)
@@ -109,16 +122,27 @@ struct CaissonProcess {
         var stdout: Int32
         var stderr: Int32
 
-        func readStdout() -> [UInt8] {
-            guard stdout >= 0 else { return [] }
+        /// Until end of file, or until `abandon` (asked whenever no output came for
+        /// abandonCheckSeconds) returns true.
+        func readStdout(abandonIf abandon: (() -> Bool)? = nil) -> (bytes: [UInt8], abandoned: Bool) {
+            guard stdout >= 0 else { return ([], false) }
             defer { close(stdout) }
             var bytes: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
+                if let abandon {
+                    var ready = pollfd(fd: stdout, events: Int16(POLLIN), revents: 0)
+                    let r = poll(&ready, 1, CaissonProcess.abandonCheckSeconds * 1000)
+                    if r == 0 {
+                        if abandon() { return (bytes, true) }
+                        continue
+                    }
+                    if r < 0 && errno == EINTR { continue }
+                }
                 let n = buffer.withUnsafeMutableBytes { read(stdout, $0.baseAddress, $0.count) }
                 if n > 0 { bytes += buffer[0..<n]; continue }
                 if n < 0 && errno == EINTR { continue }
-                return bytes
+                return (bytes, false)
             }
         }
 

@@ -1,3 +1,4 @@
+import CSpank
 import CaissonRuntime
 import CaissonSlurm
 import CaissonStore
@@ -82,8 +83,11 @@ struct StepSetup {
         case .squashfs(let path)?:
             return path
         case .registry(let uri)?:
-            let result = try caisson.run(["import", "--cached", "-q", uri])
+            let result = try caisson.run(["import", "--cached", "-q", uri], abandonIf: jobEnded)
             for line in result.stderr where !line.isEmpty { Log.info(line) }
+            if result.abandoned {
+                throw PluginError(.import, "the job ended (cancelled or out of time) while importing \(uri): the import was stopped")
+            }
             let path = String(decoding: result.stdout, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
             guard result.succeeded, path.hasPrefix("/") else {
                 throw PluginError(.import, "importing \(uri) failed (\(CaissonProcess.describe(exitCode: result.status)))",
@@ -94,6 +98,10 @@ struct StepSetup {
             throw PluginError(.import, "no --container-image to make the container from")
         }
     }
+
+    /// Whether slurmctld says the job has stopped running. slurmstepd answers a cancel only once
+    /// the tasks launch; until then this is how a long import or create learns of it.
+    func jobEnded() -> Bool { cspank_job_ended(model.job.jobID) == 1 }
 
     func containerNames() throws(PluginError) -> Set<String> {
         let result = try caisson.run(["list"])
@@ -106,8 +114,11 @@ struct StepSetup {
 
     func create(_ name: String, from image: String, alreadyCreatedIsFine: Bool) throws(PluginError) {
         Log.info("caisson: creating container \(name) from \(image)")
-        let result = try caisson.run(["create", "--quiet", "--name", name, image])
+        let result = try caisson.run(["create", "--quiet", "--name", name, image], abandonIf: jobEnded)
         if result.succeeded { return }
+        if result.abandoned {
+            throw PluginError(.create, "the job ended (cancelled or out of time) while creating container \(name): the create was stopped")
+        }
         // Several nodes (or steps) may create one name at once; one wins, the others reuse it.
         if alreadyCreatedIsFine, (try? containerNames())?.contains(name) == true { return }
         throw PluginError(.create, "creating container \(name) failed (\(CaissonProcess.describe(exitCode: result.status)))",

@@ -37,6 +37,8 @@ final class SlurmCluster: Sendable {
     let shared: String
     /// The plain-HTTP registry on the bridge, as `HOST:PORT`.
     let registry: String
+    /// A registry on the bridge that answers /v2/ and then never sends a manifest or blob.
+    let stallingRegistry: String
     let slurmConf: String
     let probeLog: String
     /// The caisson cache and data paths the site configured for users (per run).
@@ -111,15 +113,17 @@ final class SlurmCluster: Sendable {
         guard start.status == 0, let clusterJSON = FileManager.default.contents(atPath: clusterDir + "/cluster.json"),
               let json = try JSONSerialization.jsonObject(with: clusterJSON) as? [String: Any],
               let sharedDir = json["shared"] as? String, let conf = json["slurm_conf"] as? String,
-              let open = (json["registry"] as? [String: Any])?["open"] as? String else {
+              let open = (json["registry"] as? [String: Any])?["open"] as? String,
+              let stall = (json["registry"] as? [String: Any])?["stall"] as? String else {
             throw SetupError(description: "cluster.py start failed: \(start.stderr)\n\(start.stdout)")
         }
         shared = sharedDir
         slurmConf = conf
         registry = open
+        stallingRegistry = stall
         let caissonConf = """
         # Written by the Slurm test suite: what a site's administrator would set.
-        CAISSON_INSECURE_REGISTRIES \(registry)
+        CAISSON_INSECURE_REGISTRIES \(registry),\(stallingRegistry)
         CAISSON_CACHE_PATH \(cache)
         CAISSON_DATA_PATH \(data)
 

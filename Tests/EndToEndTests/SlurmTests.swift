@@ -298,6 +298,30 @@ struct SlurmPlugin {
         #expect(!r.stderr.contains("PMIX ERROR"), "the PMIx server directory is reachable in the container: \(r)")
     }
 
+    /// slurmstepd holds a cancel until the tasks launch; the plugin asks slurmctld while an
+    /// import runs and stops it when the job has ended, so a job cancelled while its image hangs
+    /// in a registry leaves the node in seconds instead of when the registry gives up.
+    @Test func cancellingAJobStopsItsImport() throws {
+        let c = try SlurmCluster.ready()
+        let name = "cancel-\(UUID().uuidString.prefix(6))"
+        let r = c.sh("""
+        srun -J \(name) --container-image=\(c.stallingRegistry)#busybox:latest true 2>srun.err.\(name) & s=$!
+        i=0; until pgrep -u $(id -u) -f "caisson-[i]mport import --cached -q docker://\(c.stallingRegistry)" >/dev/null; do
+            i=$((i+1)); [ $i -lt 100 ] || { echo "no import started"; exit 1; }; sleep 0.1; done
+        job=$(squeue -h -n \(name) -o %i)
+        start=$(date +%s)
+        scancel $job
+        i=0; while squeue -h -j $job 2>/dev/null | grep -q .; do
+            i=$((i+1)); [ $i -lt 600 ] || break; sleep 0.1; done
+        echo "gone after $(( $(date +%s) - start )) s"
+        pgrep -u $(id -u) -f "caisson-[i]mport import --cached -q docker://\(c.stallingRegistry)" >/dev/null && echo "import still running"
+        wait $s; true
+        """, timeout: 120)  // [i]: the pattern must not match this script's own command line
+        let gone = r.lines.first { $0.hasPrefix("gone after ") }.flatMap { Int($0.split(separator: " ")[2]) }
+        #expect(gone != nil && gone! <= 20, "the job left the node soon after scancel (CAISSON_STALL_TIMEOUT is 60 s): \(r)")
+        #expect(!r.stdout.contains("import still running") && !r.stdout.contains("no import started"), "\(r)")
+    }
+
     @Test func failedSetupFailsTheStepAndNeverRunsOutside() throws {
         let c = try SlurmCluster.ready()
         let marker = "\(c.shared)/ran-outside-\(UUID().uuidString.prefix(6))"

@@ -57,6 +57,11 @@ void cspank_log_debug(const char *message);
 const char *cspank_conf_spooldir(void);
 const char *cspank_conf_tmpfs(void);
 
+// Asks slurmctld (slurm_load_job, as the calling process's effective user) whether the job has
+// stopped running: 1 when it is cancelled, timed out or completing, 0 while it runs, -1 when
+// that cannot be known (no libslurm in this process, slurmctld unreachable).
+int cspank_job_ended(uint32_t job_id);
+
 // Where this plugin was loaded from (dladdr), or NULL.
 const char *cspank_self_path(void);
 
