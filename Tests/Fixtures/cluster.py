@@ -83,7 +83,7 @@ import subprocess
 import sys
 import time
 
-from supervision import alive, log_tail, start_supervisor, watch_descriptor
+from supervision import alive, kill_all, log_tail, start_supervisor, watch_descriptor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.abspath(__file__)
@@ -509,30 +509,6 @@ def clients_of(conf):
         except OSError:
             pass
     return found
-
-
-def kill_all(pids, doomed=(), grace=2.0):
-    """SIGTERM to pids, SIGKILL to doomed (job steps: no state worth saving) and to whatever of
-    pids outlives the grace period."""
-    pids = [p for p in set(pids) | set(doomed) if p != os.getpid() and alive(p)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL if pid in doomed else signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.02)
-    stubborn = [p for p in pids if alive(p) and p not in doomed]
-    for pid in stubborn:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(alive(p) for p in stubborn):
-        time.sleep(0.02)
-    return len(pids), len(stubborn)
 
 
 def load_json(path):

@@ -77,7 +77,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from supervision import alive, log_tail, start_supervisor, watch_descriptor
+from supervision import alive, kill_all, log_tail, start_supervisor, watch_descriptor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.abspath(__file__)
@@ -451,22 +451,8 @@ def cmd_start(args):
 
 def cmd_stop(args):
     d = os.path.abspath(args.dir)
-    pids = [p for p in recorded_pids(d) if alive(p) and ours(p, d)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.05)
-    stubborn = [p for p in pids if alive(p)]
-    for pid in stubborn:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    print(f"stopped {len(pids)} process(es)" + (f" ({len(stubborn)} with SIGKILL)" if stubborn else ""))
+    stopped, stubborn = kill_all([p for p in recorded_pids(d) if alive(p) and ours(p, d)], grace=5.0)
+    print(f"stopped {stopped} process(es)" + (f" ({stubborn} with SIGKILL)" if stubborn else ""))
     return 0
 
 

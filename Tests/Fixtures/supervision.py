@@ -3,7 +3,9 @@ supervisor process detached from the caller, which answers `start` through a pip
 small process and log helpers around it."""
 
 import os
+import signal
 import sys
+import time
 
 
 def log_tail(path, lines=25):
@@ -91,3 +93,27 @@ def watch_descriptor(tool, watch_pid):
         return os.pidfd_open(watch)
     except OSError as e:
         sys.exit(f"{tool} start: cannot watch process {watch}: {e}")
+
+
+def kill_all(pids, doomed=(), grace=2.0):
+    """SIGTERM to pids, SIGKILL to doomed (job steps: no state worth saving) and to whatever of
+    pids outlives the grace period."""
+    pids = [p for p in set(pids) | set(doomed) if p != os.getpid() and alive(p)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL if pid in doomed else signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.02)
+    stubborn = [p for p in pids if alive(p) and p not in doomed]
+    for pid in stubborn:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(alive(p) for p in stubborn):
+        time.sleep(0.02)
+    return len(pids), len(stubborn)
