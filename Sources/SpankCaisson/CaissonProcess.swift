@@ -45,13 +45,15 @@ struct CaissonProcess {
         let child = try spawn(arguments, newSession: false)
         let (output, abandoned) = child.readStdout(abandonIf: abandon)
         var status: Int32 = 0
+        var reaped = false
         if abandoned {
             kill(child.pid, SIGTERM)
-            if !CaissonProcess.wait(child.pid, &status, options: 0, seconds: 5) {
-                kill(child.pid, SIGKILL)
-            }
+            reaped = CaissonProcess.wait(child.pid, &status, options: 0, seconds: 5)
+            if !reaped { kill(child.pid, SIGKILL) }
         }
-        while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        if !reaped {
+            while waitpid(child.pid, &status, 0) < 0 && errno == EINTR {}
+        }
         return Finished(status: CaissonProcess.exitCode(status), stdout: output, stderr: child.readStderr(), abandoned: abandoned)
     }
 
